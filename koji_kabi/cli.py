@@ -1,0 +1,199 @@
+"""``koji-kabi``: the seed talk's whole analysis on local files, no Koji needed.
+
+Exit status: 0 all compatible, 1 something incompatible (or a breaking delta),
+2 bad usage or unreadable input (one line naming the file and the problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Callable, Optional
+
+from koji_kabi import __version__
+from koji_kabi.delta import delta_kernels
+from koji_kabi.errors import KabiError
+from koji_kabi.impact import ConsumerIndex
+from koji_kabi.inputs import load_kernel, load_kernels, load_kmods, load_stablelists
+from koji_kabi.model import Kernel, KmodRequirements, normalize_arch
+from koji_kabi.render import (
+    affected_text,
+    delta_text,
+    dumps,
+    series_text,
+    verdicts_text,
+)
+from koji_kabi.series import series
+from koji_kabi.verdict import ksym_providers, verdict
+
+EXIT_OK, EXIT_INCOMPATIBLE, EXIT_USAGE = 0, 1, 2
+
+INPUTS_HELP = ("Inputs are RPM files, Module.symvers/symvers.gz/.xz files, .ko modules, "
+               "`rpm -qp --provides/--requires` dumps or directories of them, recognised by "
+               "content.")
+
+
+def _warn(problem: KabiError) -> None:
+    print(f"koji-kabi: warning: {problem} (skipped)", file=sys.stderr)
+
+
+def _only_arch(kernels: list[Kernel], arch: Optional[str]) -> list[Kernel]:
+    if not arch:
+        return kernels
+    out = []
+    for k in kernels:
+        tables = {key: t for key, t in k.tables.items() if key.arch == arch}
+        if not tables:
+            raise KabiError(k.nvr, f"has no {arch} symbols (it has: "
+                            + ", ".join(map(str, k.tables)) + ")")
+        out.append(Kernel(k.nvr, tables, k.sources))
+    return out
+
+
+def _kmods(paths: Sequence[str], arch: Optional[str]) -> list[KmodRequirements]:
+    kmods = load_kmods(paths, on_skip=_warn)
+    if arch:
+        kmods = [m for m in kmods if m.key.arch in (arch, "unknown")]
+    return kmods
+
+
+def _emit(args: argparse.Namespace, result: object, text: str) -> None:
+    print(dumps(result) if args.json else text)
+
+
+def cmd_delta(args: argparse.Namespace) -> int:
+    old = _only_arch([load_kernel(args.old, args.arch, _warn)], args.arch)[0]
+    new = _only_arch([load_kernel(args.new, args.arch, _warn)], args.arch)[0]
+    kd = delta_kernels(old, new, load_stablelists(args.stablelist))
+    _emit(args, kd, delta_text(kd, args.summary))
+    return EXIT_INCOMPATIBLE if kd.breaking else EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    kernel = _only_arch([load_kernel(args.kernel, args.arch, _warn)], args.arch)[0]
+    kmods = _kmods(args.kmods, args.arch)
+    if not kmods:
+        raise KabiError(" ".join(args.kmods), "no kmod packages found")
+    lists = load_stablelists(args.stablelist)
+    providers = ksym_providers(kmods)
+    verdicts = [verdict(m, kernel, lists.get(m.key.arch), providers.get(m.key.arch))
+                for m in kmods]
+    _emit(args, verdicts, verdicts_text(verdicts))
+    return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
+
+
+def cmd_affected(args: argparse.Namespace) -> int:
+    old = _only_arch([load_kernel(args.old, args.arch, _warn)], args.arch)[0]
+    new = _only_arch([load_kernel(args.new, args.arch, _warn)], args.arch)[0]
+    kmods = _kmods(args.kmods, args.arch)
+    lists = load_stablelists(args.stablelist)
+    kd = delta_kernels(old, new, lists)
+    index = ConsumerIndex(kmods)
+    impacts = [index.impact(d, new) for d in kd.deltas]
+    providers = ksym_providers(kmods)
+    verdicts = {a.kmod.label: verdict(a.kmod, new, lists.get(a.kmod.key.arch),
+                                      providers.get(a.kmod.key.arch))
+                for imp in impacts for a in imp.affected}
+    result = {"delta": kd, "impact": impacts, "verdicts": list(verdicts.values())}
+    _emit(args, result, affected_text(kd, impacts, verdicts, len(kmods)))
+    return EXIT_OK if all(v.compatible for v in verdicts.values()) else EXIT_INCOMPATIBLE
+
+
+def cmd_series(args: argparse.Namespace) -> int:
+    kernels = _only_arch(load_kernels(args.kernels, args.arch, _warn), args.arch)
+    if len(kernels) < 2:
+        raise KabiError(" ".join(args.kernels), "a series needs at least two kernels")
+    kmods = _kmods(args.kmods, args.arch) if args.kmods else []
+    reports = series(kernels, kmods, load_stablelists(args.stablelist), args.top)
+    text = "\n\n".join(series_text(r, args.symbol) for r in reports)
+    if args.json:
+        result = [{"report": r, "crc_history": {s: r.crc_history(s) for s in args.symbol}}
+                  for r in reports]
+        print(dumps([{k: v for k, v in item.items()} for item in result]))
+    else:
+        print(text)
+    broken = any(not h.verdicts[-1].compatible for r in reports for h in r.kmods)
+    return EXIT_INCOMPATIBLE if broken else EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="koji-kabi",
+        description="kABI analysis of kernels and kernel-module packages from modversion CRCs. "
+        + INPUTS_HELP,
+        epilog="Exit status: 0 compatible, 1 incompatible, 2 usage or input error.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def common(p: argparse.ArgumentParser, stablelist: bool = True) -> None:
+        p.add_argument("--json", action="store_true", help="print JSON for machines")
+        p.add_argument("--arch", type=normalize_arch,
+                       help="only this arch (also names the arch of symvers files "
+                            "whose name does not say it)")
+        if stablelist:
+            p.add_argument("--stablelist", action="append", default=[], metavar="PATH",
+                           help="kabi_stablelist_<arch> file, kabi-rhelNN/ dir or the "
+                                "kernel-abi-stablelists RPM (repeatable)")
+
+    p = sub.add_parser("delta", help="symbols added, removed and changed between two kernels")
+    p.add_argument("old", help="old kernel: RPM(s) dir, kernel-core RPM, symvers or dump")
+    p.add_argument("new", help="new kernel")
+    p.add_argument("--summary", action="store_true", help="counts only, no symbol lists")
+    common(p)
+    p.set_defaults(func=cmd_delta)
+
+    p = sub.add_parser("check", help="verdict of kmods against a kernel")
+    p.add_argument("kmods", nargs="+", metavar="KMOD", help="kmod RPM, .ko, dump or dir")
+    p.add_argument("--kernel", required=True, help="the kernel to check against")
+    common(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("affected", help="kmods that consume what changed between two kernels")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--kmods", action="append", required=True, metavar="PATH",
+                   help="kmod RPMs, .ko files or a directory of them (repeatable)")
+    common(p)
+    p.set_defaults(func=cmd_affected)
+
+    p = sub.add_parser("series", help="the seed's analysis over an ordered kernel series")
+    p.add_argument("kernels", nargs="+", metavar="KERNEL",
+                   help="kernels in order (a directory of several builds is sorted by version)")
+    p.add_argument("--kmods", action="append", default=[], metavar="PATH",
+                   help="kmod RPMs, .ko files or a directory of them (repeatable)")
+    p.add_argument("--symbol", action="append", default=[], metavar="NAME",
+                   help="also print the CRC history of this symbol (repeatable)")
+    p.add_argument("--top", type=int, default=10, help="how many most-consumed symbols")
+    common(p)
+    p.set_defaults(func=cmd_series)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        import rpm
+
+        rpm.setVerbosity(rpm.RPMLOG_EMERG)  # our errors say it in one line; rpm's add noise
+    except ImportError:
+        pass
+    try:
+        return func(args)
+    except KabiError as exc:
+        print(f"koji-kabi: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

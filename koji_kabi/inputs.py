@@ -1,0 +1,416 @@
+"""Turn paths given by a person into kernels, kmods and stablelists.
+
+Files are recognised by content, not by name: RPM, ELF ``.ko``, symvers, a stablelist
+or a ``rpm -q --provides/--requires`` dump, each possibly gzip/xz/bzip2 compressed.
+Whether a dump is read as a kernel or a kmod is the caller's role for that argument.
+Directories are walked: RPMs are grouped into kernel builds (by source RPM N-V-R,
+uniting kernel-core, kernel-modules*...) and kmod packages.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cmp_to_key
+from typing import Callable, Optional
+
+from koji_kabi.deps import parse_dump_line
+from koji_kabi.errors import KabiError
+from koji_kabi.kofile import ELF_MAGIC, read_ko
+from koji_kabi.model import (
+    ARCH_ALIASES,
+    KNOWN_ARCHES,
+    UNKNOWN_ARCH,
+    Kernel,
+    KmodRequirements,
+    Stablelist,
+    SymbolTable,
+    TableKey,
+    merge_tables,
+    normalize_arch,
+)
+from koji_kabi.packages import (
+    kernel_table_from_header,
+    kernel_table_from_provides,
+    kmod_from_deps,
+    kmod_from_header,
+    require_kmod,
+)
+from koji_kabi.rpmheader import RPM_MAGIC, RpmHeader, read_rpm_file
+from koji_kabi.stablelist import (
+    is_stablelist_text,
+    parse_stablelist,
+    read_stablelist_dir,
+    read_stablelist_rpm,
+)
+from koji_kabi.symvers import read_symvers_lines
+
+_COMPRESSED = {
+    b"\x1f\x8b": ("gzip", gzip.decompress),
+    b"\xfd7zXZ": ("xz", lzma.decompress),
+    b"BZh": ("bzip2", bz2.decompress),
+}
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_COMPRESSION_SUFFIXES = (".gz", ".xz", ".bz2", ".zst")
+_SYMVERS_LINE = re.compile(r"^0[xX][0-9a-fA-F]+\t\S+\t")
+_ARCH_IN_NAME = re.compile(
+    r"(?<![A-Za-z0-9])(" + "|".join(sorted(KNOWN_ARCHES | set(ARCH_ALIASES), key=len, reverse=True))
+    + r")(?![A-Za-z0-9])"
+)
+
+RPM, ELF, SYMVERS, STABLELIST, DUMP = "rpm", "ko", "symvers", "stablelist", "dump"
+
+
+@dataclass
+class Loaded:
+    """What a set of paths held; ``skipped`` keeps the per-file problems of directory walks."""
+
+    kernels: list[Kernel] = field(default_factory=list)
+    kmods: list[KmodRequirements] = field(default_factory=list)
+    skipped: list[KabiError] = field(default_factory=list)
+
+
+def _read_head(path: str, size: int = 4096) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError as exc:
+        raise KabiError(path, exc.strerror or str(exc)) from None
+
+
+def read_content(path: str) -> bytes:
+    """Whole file contents, decompressed if gzip/xz/bzip2."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise KabiError(path, exc.strerror or str(exc)) from None
+    if data[:4] == _ZSTD_MAGIC:
+        raise KabiError(path, "zstd-compressed input is not supported: decompress it first")
+    for magic, (name, decompress) in _COMPRESSED.items():
+        if data.startswith(magic):
+            try:
+                return decompress(data)
+            except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+                raise KabiError(path, f"corrupt {name} data ({exc})") from None
+    return data
+
+
+def sniff(path: str) -> tuple[str, Optional[bytes]]:
+    """(kind, decompressed contents or None for RPMs, which are read header-only)."""
+    head = _read_head(path, 8)
+    if head.startswith(RPM_MAGIC):
+        return RPM, None
+    data = read_content(path)
+    if data.startswith(ELF_MAGIC):
+        return ELF, data
+    if b"\0" in data[:4096]:
+        raise KabiError(path, "unrecognised binary file (not an RPM, .ko, or symvers)")
+    text = data[:4096].decode("utf-8", "replace")
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if not first:
+        raise KabiError(path, "empty file")
+    if _SYMVERS_LINE.match(first):
+        return SYMVERS, data
+    if is_stablelist_text(first):
+        return STABLELIST, data
+    try:
+        parse_dump_line(first)
+    except ValueError:
+        raise KabiError(
+            path, "unrecognised content (not an RPM, .ko, symvers, stablelist or rpm -q dump)"
+        ) from None
+    return DUMP, data
+
+
+def arch_from_name(name: str) -> str:
+    """Guess an arch from a file or directory name (``symvers-5.14.0.x86_64.gz``)."""
+    found = _ARCH_IN_NAME.findall(name)
+    return normalize_arch(found[-1]) if found else UNKNOWN_ARCH
+
+
+def label_from_name(path: str) -> str:
+    """A readable kernel label for a symvers/dump file: its name without decoration."""
+    base = os.path.basename(path)
+    if base in ("Module.symvers", "symvers", "symvers.gz", "symvers.xz"):
+        base = os.path.basename(os.path.dirname(os.path.abspath(path))) or base
+    for suffix in _COMPRESSION_SUFFIXES + (".symvers", ".syms", ".txt"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    for prefix in ("symvers-", "Module.symvers-"):
+        if base.startswith(prefix):
+            base = base[len(prefix):]
+    arch = arch_from_name(base)
+    for sep in ".-_":
+        if arch != UNKNOWN_ARCH and base.endswith(sep + arch):
+            base = base[: -len(arch) - 1]
+    return base
+
+
+def _text_lines(data: bytes) -> list[str]:
+    return data.decode("utf-8", "replace").splitlines()
+
+
+def _dump_triples(data: bytes, path: str) -> list[tuple[str, int, str]]:
+    triples = []
+    for lineno, line in enumerate(_text_lines(data), 1):
+        try:
+            triple = parse_dump_line(line)
+        except ValueError as exc:
+            raise KabiError(f"{path}:{lineno}", str(exc)) from None
+        if triple is not None:
+            triples.append(triple)
+    return triples
+
+
+def _kernel_key(path: str, arch: Optional[str]) -> TableKey:
+    if arch:
+        return TableKey(normalize_arch(arch))
+    guess = arch_from_name(os.path.basename(path))
+    if guess == UNKNOWN_ARCH:
+        guess = arch_from_name(os.path.basename(os.path.dirname(os.path.abspath(path))))
+    return TableKey(guess)
+
+
+def kernel_from_file(path: str, arch: Optional[str] = None) -> tuple[str, SymbolTable]:
+    """One file → (build or label, table).  ``arch`` overrides what the name suggests."""
+    kind, data = sniff(path)
+    if kind == RPM:
+        hdr = read_rpm_file(path)
+        table = kernel_table_from_header(hdr, path)
+        if table is None:
+            raise KabiError(path, f"not a kernel package: {hdr.nvra} has no "
+                            "kernel(symbol) provides")
+        return hdr.build_nvr, table
+    assert data is not None
+    key = _kernel_key(path, arch)
+    if kind == SYMVERS:
+        return label_from_name(path), read_symvers_lines(_text_lines(data), key, path)
+    if kind == DUMP:
+        table = kernel_table_from_provides(_dump_triples(data, path), key.arch, "kernel", path)
+        if table is None:
+            raise KabiError(path, "no kernel(symbol) = CRC lines in this dump")
+        return label_from_name(path), table
+    raise KabiError(path, f"a {'.ko module' if kind == ELF else kind} is not a kernel")
+
+
+def kmod_from_file(path: str) -> KmodRequirements:
+    """One file → the kmod it describes; an error if it is not a kmod."""
+    kind, data = sniff(path)
+    if kind == RPM:
+        hdr = read_rpm_file(path)
+        if hdr.is_source:
+            raise KabiError(path, "a source RPM is not a kmod package")
+        return require_kmod(kmod_from_header(hdr, path))
+    assert data is not None
+    if kind == ELF:
+        return require_kmod(read_ko(data, path))
+    if kind == DUMP:
+        name = label_from_name(path)
+        return require_kmod(kmod_from_deps(nvr=name, name=name, arch=arch_from_name(name),
+                                           provides=(), requires=_dump_triples(data, path),
+                                           source=path))
+    raise KabiError(path, f"a {kind} file is not a kmod")
+
+
+def _walk(path: str) -> list[str]:
+    out = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        out.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
+    return out
+
+
+def _compare_nvr(a: str, b: str) -> int:
+    """RPM version order of two build N-V-Rs (name first, so builds of a package group)."""
+    import rpm
+
+    na, va, ra = a.rsplit("-", 2)
+    nb, vb, rb = b.rsplit("-", 2)
+    if na != nb:
+        return -1 if na < nb else 1
+    return rpm.labelCompare(("0", va, ra), ("0", vb, rb))
+
+
+def _compare_label(a: str, b: str) -> int:
+    """rpmvercmp order of file labels (``6.1.0-99`` before ``6.1.0-100``)."""
+    import rpm
+
+    return rpm.labelCompare(("0", a, "0"), ("0", b, "0"))
+
+
+def _assemble(parts: dict[str, dict[TableKey, list[SymbolTable]]],
+              order: list[str]) -> list[Kernel]:
+    kernels = []
+    for label in order:
+        tables = {key: merge_tables(key, lst) for key, lst in parts[label].items()}
+        sources = tuple(t.source for lst in parts[label].values() for t in lst)
+        kernels.append(Kernel(label, tables, sources))
+    return kernels
+
+
+def scan(paths: Iterable[str], *, kernels: bool = True, kmods: bool = True,
+         arch: Optional[str] = None) -> Loaded:
+    """Walk files and directories, sorting what is inside into kernels and kmods.
+
+    Unreadable files inside a directory are skipped with their error kept in
+    ``Loaded.skipped``; a bad file named directly raises.
+    """
+    loaded = Loaded()
+    for path in paths:
+        if not os.path.exists(path):
+            raise KabiError(path, "no such file or directory")
+        if not os.path.isdir(path):
+            raise KabiError(path, "scan() takes directories")
+        parts: dict[str, dict[TableKey, list[SymbolTable]]] = {}
+        rpm_builds: set[str] = set()
+        for file in _walk(path):
+            try:
+                _scan_file(file, loaded, parts, rpm_builds, kernels, kmods, arch)
+            except KabiError as exc:
+                loaded.skipped.append(exc)
+        order = sorted(rpm_builds, key=cmp_to_key(_compare_nvr))
+        order += sorted((label for label in parts if label not in rpm_builds),
+                        key=cmp_to_key(_compare_label))
+        loaded.kernels.extend(_assemble(parts, order))
+    return loaded
+
+
+def _scan_file(file: str, loaded: Loaded, parts, rpm_builds: set[str], want_kernels: bool,
+               want_kmods: bool, arch: Optional[str]) -> None:
+    kind, data = sniff(file)
+    if kind == RPM:
+        hdr: RpmHeader = read_rpm_file(file)
+        if hdr.is_source:
+            return
+        table = kernel_table_from_header(hdr, file)
+        if table is not None:
+            if want_kernels:
+                parts.setdefault(hdr.build_nvr, {}).setdefault(table.key, []).append(table)
+                rpm_builds.add(hdr.build_nvr)
+            return
+        kmod = kmod_from_header(hdr, file)
+        if kmod.is_kmod and want_kmods:
+            loaded.kmods.append(kmod)
+        return
+    if kind == ELF and want_kmods:
+        loaded.kmods.append(require_kmod(read_ko(data or b"", file)))
+    elif kind == SYMVERS and want_kernels:
+        label, table = kernel_from_file(file, arch)
+        parts.setdefault(label, {}).setdefault(table.key, []).append(table)
+    elif kind == DUMP and want_kmods and not want_kernels:
+        loaded.kmods.append(kmod_from_file(file))
+    elif kind == DUMP and want_kernels and not want_kmods:
+        label, table = kernel_from_file(file, arch)
+        parts.setdefault(label, {}).setdefault(table.key, []).append(table)
+
+
+def load_kernels(paths: Iterable[str], arch: Optional[str] = None,
+                 on_skip: Optional[Callable[[KabiError], None]] = None) -> list[Kernel]:
+    """Each path is a kernel file, or a directory holding one or more kernel builds.
+
+    Files given one after another are one kernel each, in the order given; the builds
+    found in a directory come in RPM version order.
+    """
+    kernels: list[Kernel] = []
+    for path in paths:
+        if os.path.isdir(path):
+            loaded = scan([path], kmods=False, arch=arch)
+            for problem in loaded.skipped:
+                if on_skip is None:
+                    raise problem
+                on_skip(problem)
+            if not loaded.kernels:
+                raise KabiError(path, "no kernel packages or symvers files inside")
+            kernels.extend(loaded.kernels)
+        else:
+            label, table = kernel_from_file(path, arch)
+            kernels.append(Kernel(label, {table.key: table}, (path,)))
+    return _unite_rpm_files(kernels)
+
+
+def _unite_rpm_files(kernels: list[Kernel]) -> list[Kernel]:
+    """RPM files of one build named one by one (core, modules...) form one kernel."""
+    united: dict[str, list[Kernel]] = {}
+    for kernel in kernels:
+        united.setdefault(kernel.nvr, []).append(kernel)
+    out = []
+    for nvr, group in united.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        by_key: dict[TableKey, list[SymbolTable]] = {}
+        for k in group:
+            for key, table in k.tables.items():
+                by_key.setdefault(key, []).append(table)
+        tables = {key: merge_tables(key, lst) for key, lst in by_key.items()}
+        out.append(Kernel(nvr, tables, tuple(s for k in group for s in k.sources)))
+    return out
+
+
+def load_kernel(path: str, arch: Optional[str] = None,
+                on_skip: Optional[Callable[[KabiError], None]] = None) -> Kernel:
+    """Exactly one kernel from a file or a directory."""
+    kernels = load_kernels([path], arch, on_skip)
+    if len(kernels) != 1:
+        names = ", ".join(k.nvr for k in kernels)
+        raise KabiError(path, f"holds {len(kernels)} kernel builds ({names}); name one")
+    return kernels[0]
+
+
+def load_kmods(paths: Iterable[str],
+               on_skip: Optional[Callable[[KabiError], None]] = None) -> list[KmodRequirements]:
+    """Kmods from files (each must be one) and directories (non-kmods are passed over)."""
+    kmods: list[KmodRequirements] = []
+    for path in paths:
+        if os.path.isdir(path):
+            loaded = scan([path], kernels=False)
+            for problem in loaded.skipped:
+                if on_skip is None:
+                    raise problem
+                on_skip(problem)
+            kmods.extend(loaded.kmods)
+        else:
+            kmods.append(kmod_from_file(path))
+    return kmods
+
+
+def load_stablelists(paths: Iterable[str]) -> dict[str, Stablelist]:
+    """Stablelists by arch from list files, directory trees or the stablelists RPM."""
+    lists: dict[str, Stablelist] = {}
+    for path in paths:
+        if os.path.isdir(path):
+            lists.update(read_stablelist_dir(path))
+            continue
+        kind, data = sniff(path)
+        if kind == RPM:
+            lists.update(read_stablelist_rpm(path))
+        elif kind == STABLELIST and data is not None:
+            lst = parse_stablelist(_text_lines(data), path, arch_from_name(os.path.basename(path)))
+            lists[lst.arch] = lst
+        else:
+            raise KabiError(path, "not a kABI stablelist")
+    return lists
+
+
+def read_text_lines(path: str) -> list[str]:
+    """Lines of a (possibly compressed) text file."""
+    return _text_lines(read_content(path))
+
+
+__all__ = [
+    "Loaded",
+    "kernel_from_file",
+    "kmod_from_file",
+    "load_kernel",
+    "load_kernels",
+    "load_kmods",
+    "load_stablelists",
+    "scan",
+    "sniff",
+]

@@ -1,0 +1,205 @@
+"""From RPM dependencies to kABI values: kernel tables and kmod requirements.
+
+Works on plain (name, flags, version) triples, so the same code serves local RPM
+headers, ``rpm -q`` text dumps and Koji's ``getRPMDeps`` answers.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from typing import Optional
+
+from koji_kabi.deps import KernelDep, parse_dep
+from koji_kabi.errors import KabiError
+from koji_kabi.model import (
+    UNKNOWN_ARCH,
+    Kernel,
+    KmodRequirements,
+    SymbolTable,
+    TableKey,
+    merge_tables,
+    normalize_arch,
+)
+from koji_kabi.rpmheader import RpmDep, RpmHeader
+
+#: Binary sub-packages of one kernel flavour (kernel-core, kernel-debug-modules-extra ...).
+_KERNEL_SUBPACKAGE = re.compile(
+    r"-(core|modules|modules-core|modules-extra|modules-internal|modules-partner|"
+    r"uki-virt|kvm|devel|devel-matched)$"
+)
+_KVER_DIR = re.compile(r"^/lib/modules/([^/]+)/")
+_RT_KVER = re.compile(r"\.rt\d")
+
+Triple = tuple[str, int, str]
+
+
+def kernel_flavour(package: str) -> str:
+    """``kernel-rt-debug-core`` → ``rt-debug``; ``kernel-core``/``kernel`` → ``""``.
+
+    CRCs of the debug, rt and 64k kernels differ from the plain one, so each flavour
+    gets its own table.
+    """
+    base = _KERNEL_SUBPACKAGE.sub("", package)
+    if base.startswith("kernel"):
+        base = base[len("kernel"):]
+    return base.lstrip("-")
+
+
+def kver_flavour(kver: str) -> str:
+    """Flavour encoded in a kernel release string (``5.14.0-1.el9.x86_64+debug`` → debug)."""
+    if "+" in kver:
+        return kver.rsplit("+", 1)[1]
+    return "rt" if _RT_KVER.search(kver) else ""
+
+
+def kernel_deps(triples: Iterable[Triple]) -> list[KernelDep]:
+    out = []
+    for name, flags, version in triples:
+        dep = parse_dep(name, flags, version)
+        if dep is not None:
+            out.append(dep)
+    return out
+
+
+def kernel_table_from_provides(
+    provides: Iterable[Triple], arch: str, package: str, source: str
+) -> Optional[SymbolTable]:
+    """The ``kernel(sym)`` provides of one kernel package, or None if it provides none."""
+    crcs: dict[str, int] = {}
+    flavour = kernel_flavour(package)
+    for dep in kernel_deps(provides):
+        if not dep.is_kernel_symbol:
+            continue
+        if dep.flavour is not None:  # SUSE ksym(flavor:sym) names its flavour
+            flavour = dep.flavour
+        crcs[dep.symbol] = dep.crc
+    if not crcs:
+        return None
+    return SymbolTable(TableKey(normalize_arch(arch), flavour), crcs, source)
+
+
+def _kmod_flavour(requires: Iterable[Triple], filenames: Iterable[str]) -> str:
+    for path in filenames:
+        m = _KVER_DIR.match(path)
+        if m and m.group(1)[:1].isdigit():
+            return kver_flavour(m.group(1))
+    for name, _flags, version in requires:
+        if name == "kernel-uname-r" and version:
+            return kver_flavour(version)
+    return ""
+
+
+def kmod_from_deps(
+    *,
+    nvr: str,
+    name: str,
+    arch: str,
+    provides: Iterable[Triple],
+    requires: Iterable[Triple],
+    source: str,
+    filenames: Iterable[str] = (),
+    license: str = "",
+) -> KmodRequirements:
+    """A kmod package's kABI requirements (empty ones if it has no kernel deps)."""
+    requires = list(requires)
+    kernel_req: dict[str, int] = {}
+    ksym_req: dict[str, int] = {}
+    suse_flavour: Optional[str] = None
+    for dep in kernel_deps(requires):
+        if dep.is_kernel_symbol:
+            if dep.flavour is not None:
+                suse_flavour = dep.flavour
+            kernel_req[dep.symbol] = dep.crc
+        else:
+            ksym_req[dep.symbol] = dep.crc
+    ksym_prov: dict[str, int] = {}
+    modules = set()
+    for pname, flags, version in provides:
+        if pname.startswith("kmod(") and pname.endswith(")"):
+            modules.add(sys.intern(pname[5:-1]))
+            continue
+        dep = parse_dep(pname, flags, version)
+        if dep is not None and dep.kind == "ksym" and dep.flavour is None:
+            ksym_prov[dep.symbol] = dep.crc
+    flavour = suse_flavour if suse_flavour is not None else _kmod_flavour(requires, filenames)
+    return KmodRequirements(
+        nvr=nvr,
+        name=name,
+        key=TableKey(normalize_arch(arch) if arch else UNKNOWN_ARCH, flavour),
+        requires=kernel_req,
+        ksym_requires=ksym_req,
+        ksym_provides=ksym_prov,
+        modules=frozenset(modules),
+        license=license,
+        source=source,
+    )
+
+
+def _triples(deps: Iterable[RpmDep]) -> list[Triple]:
+    return [(d.name, d.flags, d.version) for d in deps]
+
+
+def kernel_table_from_header(hdr: RpmHeader, source: str) -> Optional[SymbolTable]:
+    return kernel_table_from_provides(_triples(hdr.provides), hdr.arch, hdr.name, source)
+
+
+def kmod_from_header(hdr: RpmHeader, source: str) -> KmodRequirements:
+    return kmod_from_deps(
+        nvr=hdr.nvr,
+        name=hdr.name,
+        arch=hdr.arch,
+        provides=_triples(hdr.provides),
+        requires=_triples(hdr.requires),
+        filenames=hdr.filenames,
+        license=hdr.license,
+        source=source,
+    )
+
+
+def require_kmod(kmod: KmodRequirements) -> KmodRequirements:
+    """Refuse a package with no ``kernel()``/``ksym()`` requires where a kmod is expected."""
+    if not kmod.is_kmod:
+        raise KabiError(kmod.source, "not a kmod: no kernel(symbol) = CRC requires")
+    return kmod
+
+
+_SYMBOL_SUBPACKAGE = re.compile(
+    r"^kernel(-[a-z0-9]+)*-(core|modules|modules-core|modules-extra|modules-internal|"
+    r"modules-partner|uki-virt)$"
+)
+_FLAVOUR_ONLY = re.compile(r"^kernel(-(debug|rt|rt-debug|64k|64k-debug|zfcpdump|default|"
+                           r"lpae|kvm))?$")
+_RELEVANT_PREFIXES = ("kernel(", "ksym(", "kmod(", "kernel-uname-r")
+
+
+def is_kernel_symbol_rpm(name: str) -> bool:
+    """Binary packages of a kernel build that carry ``kernel()`` provides.
+
+    ``kernel-core`` and the ``kernel-*-modules*`` sub-packages (EL8+), or the flavour
+    package itself (EL7's ``kernel``, ``kernel-debug``; SUSE's ``kernel-default``); never
+    ``kernel-devel``, ``-headers``, ``-tools``, debuginfo... so a hub is asked only for
+    what matters.
+    """
+    return bool(_SYMBOL_SUBPACKAGE.match(name) or _FLAVOUR_ONLY.match(name))
+
+
+def relevant_deps(triples: Iterable[Triple]) -> list[Triple]:
+    """Only the dependencies kABI checks read: what caches keep per RPM."""
+    return [t for t in triples if t[0].startswith(_RELEVANT_PREFIXES)]
+
+
+def kernel_from_parts(nvr: str, parts: Iterable[tuple[str, str, list[Triple], str]]) -> Kernel:
+    """A kernel build from its RPMs' (name, arch, provides, source): one table per key."""
+
+    by_key: dict[TableKey, list[SymbolTable]] = {}
+    sources = []
+    for name, arch, provides, source in parts:
+        table = kernel_table_from_provides(provides, arch, name, source)
+        if table is not None:
+            by_key.setdefault(table.key, []).append(table)
+            sources.append(source)
+    if not by_key:
+        raise KabiError(nvr, "not a kernel build: no RPM provides kernel(symbol) = CRC")
+    return Kernel(nvr, {k: merge_tables(k, v) for k, v in by_key.items()}, tuple(sources))

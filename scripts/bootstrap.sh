@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Set up everything koji-kabi needs on a fresh Debian/Ubuntu or Fedora/RHEL machine:
+# system packages (rpm bindings, rpmbuild, createrepo_c, dnf repoclosure, krb5 headers
+# for koji's gssapi dependency) and a virtualenv in .venv with the project installed.
+#
+#   scripts/bootstrap.sh [--test]     --test also installs what the test-suite needs
+#
+# Re-running is cheap: installed packages and an up-to-date venv are left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "bootstrap: run as root or install sudo" >&2; exit 2; }
+    SUDO="sudo"
+fi
+
+debian_pkgs=(rpm python3-rpm python3-venv python3-dev gcc libkrb5-dev xz-utils)
+debian_test_pkgs=(createrepo-c dnf dnf-plugins-core)
+fedora_pkgs=(rpm-build python3-rpm python3-devel gcc krb5-devel xz)
+fedora_test_pkgs=(createrepo_c dnf-plugins-core)
+
+missing=()
+if command -v apt-get >/dev/null; then
+    pkgs=("${debian_pkgs[@]}")
+    [ $want_test = 1 ] && pkgs+=("${debian_test_pkgs[@]}")
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "bootstrap: apt-get install ${missing[*]}"
+        $SUDO apt-get update -qq
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+elif command -v dnf >/dev/null; then
+    pkgs=("${fedora_pkgs[@]}")
+    [ $want_test = 1 ] && pkgs+=("${fedora_test_pkgs[@]}")
+    for p in "${pkgs[@]}"; do rpm -q "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "bootstrap: dnf install ${missing[*]}"
+        $SUDO dnf install -y -q "${missing[@]}"
+    fi
+else
+    echo "bootstrap: neither apt-get nor dnf found; install the rpm Python bindings," \
+         "rpmbuild, createrepo_c and krb5 headers by hand" >&2
+    exit 2
+fi
+
+# The venv uses the system Python, whose rpm bindings the PyPI `rpm` shim loads.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+stamp_src=$(cat setup.py requirements-test.txt scripts/bootstrap.sh | sha256sum | cut -c1-16)
+stamp=".venv/.koji-kabi-$stamp_src-$want_test"
+if [ ! -e "$stamp" ]; then
+    [ -x .venv/bin/python ] || "$PY" -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e .
+    [ $want_test = 1 ] && .venv/bin/python -m pip install -q -r requirements-test.txt
+    rm -f .venv/.koji-kabi-*
+    touch "$stamp"
+fi
+.venv/bin/python -c 'import rpm, koji, yaml, requests' || {
+    echo "bootstrap: the venv cannot import rpm/koji/yaml/requests" >&2; exit 2; }
