@@ -7,7 +7,7 @@ hub's code.  Round trips grow with (builds + RPMs) / batch, not with RPMs × arc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional, Protocol
 
 from koji_kabi.errors import KabiError
@@ -121,49 +121,70 @@ def _wanted(rpm: dict, arches: Optional[Iterable[str]]) -> bool:
     return not arches or rpm["arch"] in arches
 
 
-def read_kernel(session: Any, build: dict, arches: Optional[Iterable[str]] = None,
-                rpms: Optional[list[dict]] = None, cache: Optional[DepsCache] = None,
-                batch: int = BATCH) -> Kernel:
+def nvra(rpm: dict) -> str:
+    return f"{rpm['name']}-{rpm['version']}-{rpm['release']}.{rpm['arch']}"
+
+
+#: How deps are fetched for a list of RPM dicts: over XML-RPC, or from headers on disk.
+DepsOf = Callable[[Sequence[dict], Optional[int]], list[list[Triple]]]
+
+
+def session_deps(session: Any, cache: Optional[DepsCache] = None, batch: int = BATCH) -> DepsOf:
+    """Deps through the hub's ``getRPMDeps`` (any hub, no plugin needed)."""
+    return lambda rpms, dep_type: rpm_deps(session, rpms, dep_type, batch, cache)
+
+
+def kernel_from_rpms(build: dict, rpms: Sequence[dict], deps_of: DepsOf,
+                     arches: Optional[Iterable[str]] = None) -> Kernel:
     """A kernel build's symbol tables from the provides of its kernel-symbol RPMs."""
     arches = set(arches) if arches else None
-    if rpms is None:
-        rpms = build_rpms(session, [build["id"]], batch)[0]
     chosen = [r for r in rpms if _wanted(r, arches) and is_kernel_symbol_rpm(r["name"])]
     if not chosen:
         raise KabiError(_nvr(build), "not a kernel build: no kernel-core/modules RPMs"
                         + (f" for {', '.join(sorted(arches))}" if arches else ""))
-    deps = rpm_deps(session, chosen, DEP_PROVIDE, batch, cache)
-    parts = [(r["name"], r["arch"], d, f"{r['name']}-{r['version']}-{r['release']}.{r['arch']}")
-             for r, d in zip(chosen, deps)]
+    deps = deps_of(chosen, DEP_PROVIDE)
+    parts = [(r["name"], r["arch"], d, nvra(r)) for r, d in zip(chosen, deps)]
     return kernel_from_parts(_nvr(build), parts)
 
 
-def read_kmods(session: Any, builds: Sequence[dict], arches: Optional[Iterable[str]] = None,
-               cache: Optional[DepsCache] = None, batch: int = BATCH,
-               rpms_by_build: Optional[Sequence[list[dict]]] = None
-               ) -> list[tuple[dict, KmodRequirements]]:
+def kmods_from_rpms(builds: Sequence[dict], rpms_by_build: Sequence[Sequence[dict]],
+                    deps_of: DepsOf, arches: Optional[Iterable[str]] = None
+                    ) -> list[tuple[dict, KmodRequirements]]:
     """Each kmod package (per arch) of the given builds, with the build it came from.
 
     Packages of those builds without ``kernel()`` requires (userspace tools,
     ``-common``) are passed over.
     """
     arches = set(arches) if arches else None
-    if rpms_by_build is None:
-        rpms_by_build = build_rpms(session, [b["id"] for b in builds], batch)
     chosen: list[tuple[dict, dict]] = []
     for build, rpms in zip(builds, rpms_by_build):
         chosen.extend((build, r) for r in rpms or () if _wanted(r, arches))
-    both = rpm_deps(session, [r for _b, r in chosen], None, batch, cache)
+    both = deps_of([r for _b, r in chosen], None)
     out = []
     for (build, rpm), deps in zip(chosen, both):
         req, prov = split_deps(deps)
         kmod = kmod_from_deps(nvr=_nvr(build), name=rpm["name"], arch=rpm["arch"],
-                              provides=prov, requires=req,
-                              source=f"{rpm['name']}-{rpm['version']}-{rpm['release']}."
-                                     f"{rpm['arch']}")
+                              provides=prov, requires=req, source=nvra(rpm))
         if kmod.is_kmod:
             out.append((build, kmod))
     return out
+
+
+def read_kernel(session: Any, build: dict, arches: Optional[Iterable[str]] = None,
+                rpms: Optional[list[dict]] = None, cache: Optional[DepsCache] = None,
+                batch: int = BATCH) -> Kernel:
+    """A kernel build read through any hub."""
+    if rpms is None:
+        rpms = build_rpms(session, [build["id"]], batch)[0]
+    return kernel_from_rpms(build, rpms, session_deps(session, cache, batch), arches)
+
+
+def read_kmods(session: Any, builds: Sequence[dict], arches: Optional[Iterable[str]] = None,
+               cache: Optional[DepsCache] = None, batch: int = BATCH
+               ) -> list[tuple[dict, KmodRequirements]]:
+    """The kmod packages of builds, read through any hub."""
+    rpms_by_build = build_rpms(session, [b["id"] for b in builds], batch)
+    return kmods_from_rpms(builds, rpms_by_build, session_deps(session, cache, batch), arches)
 
 
 def latest_builds(session: Any, tags: Sequence[str], event: Optional[int] = None,

@@ -214,3 +214,45 @@ def series_text(r: SeriesReport, symbols: Sequence[str] = ()) -> str:
         last = r.last_changed(symbol)
         lines.append(f"  last changed: {last or 'not within this series'}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- kabiCheck report
+
+def report_text(report: dict) -> str:
+    """The human report a ``kabiCheck`` task uploads next to ``kabi-report.json``."""
+    s = report["summary"]
+    lines = [f"kABI check of {report['kernel']} (tag {report['kernel_tag']})",
+             f"previous kernel: {report['previous'] or 'none found'}",
+             f"kmod tags: {', '.join(report['kmod_tags'])}",
+             f"dry run: {'yes' if report['dry_run'] else 'no'}", ""]
+    rows = [[key, c["added"], c["removed"], c["changed"]] for key, c in s["delta"].items()]
+    if rows:
+        lines += ["Delta to the previous kernel"]
+        lines += table(["arch", "added", "removed", "changed"], rows, "  ")
+        lines.append("")
+    lines.append(f"Kmod builds: {s['kmod_builds']} in the tags, {s['compatible']} compatible, "
+                 f"{s['incompatible']} incompatible")
+    rows = []
+    for arch in report["arches"]:
+        for k in arch["kmods"]:
+            if k["compatible"]:
+                continue
+            problems = [f"{m['symbol']} {m['required']}!={m['provided']}"
+                        for m in k["mismatched"]] + [f"{m} missing" for m in k["missing"]]
+            if k["no_table"]:
+                problems = [f"kernel has no {k['key']} symbols"]
+            shown = ", ".join(problems[:3]) + (f" (+{len(problems) - 3})"
+                                               if len(problems) > 3 else "")
+            rows.append([k["rpm"], k["key"], shown])
+    if rows:
+        lines += table(["kmod", "arch", "why"], rows, "  ")
+    lines += ["", "Rebuilds"]
+    rows = [[r["package"], r["nvr"], r["mode"], r["target"], r["status"], r["detail"]]
+            for r in report["rebuilds"]]
+    rows += [[k["package"], k["nvr"], "-", "-", "skipped", k["reason"]]
+             for k in report["skipped"]]
+    lines += table(["package", "build", "mode", "target", "status", "detail"], rows, "  ") \
+        if rows else ["  none needed"]
+    for note in report["notes"]:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)

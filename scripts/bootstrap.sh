@@ -18,9 +18,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 debian_pkgs=(rpm python3-rpm python3-venv python3-dev gcc libkrb5-dev xz-utils)
-debian_test_pkgs=(createrepo-c dnf dnf-plugins-core)
+debian_test_pkgs=(createrepo-c dnf dnf-plugins-core rpm2cpio kmod)
 fedora_pkgs=(rpm-build python3-rpm python3-devel gcc krb5-devel xz)
-fedora_test_pkgs=(createrepo_c dnf-plugins-core)
+fedora_test_pkgs=(createrepo_c dnf-plugins-core kmod)
 
 missing=()
 if command -v apt-get >/dev/null; then

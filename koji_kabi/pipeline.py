@@ -1,0 +1,330 @@
+"""The ``kabiCheck`` work, from a kernel build in Koji to verdicts, rebuilds and a report.
+
+It talks to the hub only through a ``koji.ClientSession`` (standard calls, multicall
+batches, and the hub plugin's ``kabi.claimRebuilds``), so the builder plugin around it is
+Koji glue only and tests run it against a test hub over real XML-RPC.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from koji_kabi.delta import delta
+from koji_kabi.errors import KabiError
+from koji_kabi.kojiclient import (
+    BATCH,
+    DepsCache,
+    build_rpms,
+    latest_builds,
+    read_kernel,
+    read_kmods,
+)
+from koji_kabi.model import Kernel
+from koji_kabi.packages import is_kernel_symbol_rpm
+from koji_kabi.rebuild import KmodBuild, RebuildRequest, combine, fingerprint, plan
+from koji_kabi.render import crc
+from koji_kabi.rules import Rules, Watch
+from koji_kabi.verdict import ksym_providers, verdict
+
+log = logging.getLogger("koji_kabi.pipeline")
+
+TASK_FREE = 0
+OPEN_STATES = [0, 1, 4]  # FREE, OPEN, ASSIGNED
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Per-task options (from ``koji kabi-rebuild`` or the hub hook)."""
+
+    against: Any = None  # previous kernel build (id or NVR); default from the rules
+    tag: Optional[str] = None  # watched kernel tag to use
+    dry_run: Optional[bool] = None  # overrides the rules
+    arches: Optional[tuple[str, ...]] = None
+    settle_seconds: int = 60  # imported builds: RPM set unchanged this long = complete
+    settle_timeout: int = 3600
+    tag_wait: int = 900
+    poll: float = 10.0
+    fanout_min_kmods: int = 300  # fan out per arch when at least this many kmod builds
+    batch: int = BATCH
+
+    @classmethod
+    def from_dict(cls, data: Optional[dict]) -> CheckOptions:
+        data = dict(data or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise KabiError("kabiCheck options", f"unknown option {unknown[0]!r}")
+        if data.get("arches") is not None:
+            data["arches"] = tuple(data["arches"])
+        return cls(**data)
+
+
+@dataclass
+class Context:
+    """What the task runs with: the hub session and the host-side services."""
+
+    session: Any
+    rules: Rules
+    task_id: Optional[int] = None
+    cache: Optional[DepsCache] = None
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    fanout: Optional[Callable[[list[dict]], list[dict]]] = None  # runs per-arch subtasks
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, message: str) -> None:
+        log.info(message)
+        self.notes.append(message)
+
+
+# --------------------------------------------------------------------------- inputs
+
+def settle(ctx: Context, build: dict, opts: CheckOptions) -> list[dict]:
+    """The build's RPMs once complete.
+
+    A task build or a CG import lands all RPMs in one transaction; ``koji import`` adds
+    them one call at a time after the build is already COMPLETE, so wait until the RPM
+    set has not changed for ``settle_seconds``.
+    """
+    rpms = build_rpms(ctx.session, [build["id"]], opts.batch)[0]
+    if build.get("task_id") or build.get("cg_id"):
+        return rpms
+    deadline = ctx.clock() + opts.settle_timeout
+    last = sorted(r["id"] for r in rpms)
+    stable_since = ctx.clock()
+    while ctx.clock() < deadline:
+        has_kernel = any(is_kernel_symbol_rpm(r["name"]) for r in rpms)
+        if has_kernel and ctx.clock() - stable_since >= opts.settle_seconds:
+            return rpms
+        ctx.sleep(opts.poll)
+        rpms = build_rpms(ctx.session, [build["id"]], opts.batch)[0]
+        ids = sorted(r["id"] for r in rpms)
+        if ids != last:
+            last, stable_since = ids, ctx.clock()
+    ctx.note(f"RPM set of {build['nvr']} still changing after {opts.settle_timeout}s; "
+             "checking what is there")
+    return rpms
+
+
+def choose_watch(ctx: Context, build: dict, opts: CheckOptions) -> Watch:
+    """The rules entry for this kernel: by tag, or the package's only entry."""
+    package = build["package_name"]
+    if opts.tag:
+        watch = ctx.rules.watch_for_tag(opts.tag)
+        if watch is None:
+            raise KabiError(opts.tag, "not a watched kernel tag in the rules")
+        return watch
+    candidates = ctx.rules.watches_for(package)
+    if not candidates:
+        raise KabiError(build["nvr"], f"no watch rule for kernel package {package}")
+    if len(candidates) == 1:
+        return candidates[0]
+    deadline = ctx.clock() + opts.tag_wait
+    while True:
+        tags = {t["name"] for t in ctx.session.listTags(build=build["id"])}
+        for watch in candidates:
+            if watch.kernel_tag in tags:
+                return watch
+        if ctx.clock() >= deadline:
+            raise KabiError(build["nvr"], "not tagged into any watched kernel tag ("
+                            + ", ".join(w.kernel_tag for w in candidates) + ")")
+        ctx.sleep(opts.poll)
+
+
+def previous_build(ctx: Context, build: dict, watch: Watch,
+                   opts: CheckOptions) -> Optional[dict]:
+    """The kernel to compare with: as asked, else the latest other build of the package
+    in the watched tag as it was when this build was created."""
+    if opts.against:
+        prev = ctx.session.getBuild(opts.against)
+        if not prev:
+            raise KabiError(str(opts.against), "no such build")
+        return prev
+    latest = latest_builds(ctx.session, [watch.kernel_tag], build.get("creation_event_id"),
+                           build["package_name"], opts.batch)[0]
+    others = [b for b in latest if b["id"] != build["id"]]
+    return others[0] if others else None
+
+
+def kmod_builds(ctx: Context, watch: Watch, opts: CheckOptions) -> list[dict]:
+    """Latest builds of every kmod tag of the watch, once each (first tag wins)."""
+    seen: dict[int, dict] = {}
+    for tag, builds in zip(watch.kmod_tags, latest_builds(ctx.session, watch.kmod_tags,
+                                                          batch=opts.batch)):
+        for b in builds:
+            seen.setdefault(b["id"], dict(b, kabi_tag=tag))
+    return list(seen.values())
+
+
+# --------------------------------------------------------------------------- per arch
+
+def _delta_json(old: Kernel, new: Kernel, arch: str) -> list[dict]:
+    out = []
+    for key in sorted(k for k in new.tables if k.arch == arch and k in old.tables):
+        d = delta(old.tables[key], new.tables[key], None, old.nvr, new.nvr)
+        out.append({
+            "key": str(key), "old_count": d.old_count, "new_count": d.new_count,
+            "added": [c.symbol for c in d.added],
+            "removed": [{"symbol": c.symbol, "old": crc(c.old_crc)} for c in d.removed],
+            "changed": [{"symbol": c.symbol, "old": crc(c.old_crc), "new": crc(c.new_crc)}
+                        for c in d.changed],
+        })
+    return out
+
+
+def check_arch(session: Any, kernel_build: dict, previous: Optional[dict],
+               kmod_build_list: Sequence[dict], arch: str, cache: Optional[DepsCache] = None,
+               batch: int = BATCH) -> dict:
+    """Delta and verdicts for one arch: what a fan-out subtask returns (XML-RPC safe)."""
+    kernel = read_kernel(session, kernel_build, [arch], cache=cache, batch=batch)
+    deltas: list[dict] = []
+    if previous is not None:
+        try:
+            old = read_kernel(session, previous, [arch], cache=cache, batch=batch)
+            deltas = _delta_json(old, kernel, arch)
+        except KabiError as exc:
+            deltas = [{"key": arch, "error": str(exc)}]
+    pairs = read_kmods(session, kmod_build_list, [arch], cache=cache, batch=batch)
+    providers = ksym_providers(m for _b, m in pairs).get(arch, {})
+    kmods = []
+    for build, kmod in pairs:
+        v = verdict(kmod, kernel, None, providers)
+        kmods.append({
+            "build_id": build["id"], "nvr": build["nvr"], "package": build["package_name"],
+            "tag": build.get("kabi_tag", ""), "rpm": kmod.label, "key": str(v.key),
+            "compatible": v.compatible, "no_table": v.no_table, "checked": v.checked,
+            "missing": [p.symbol for p in v.missing],
+            "mismatched": [{"symbol": p.symbol, "required": crc(p.required),
+                            "provided": crc(p.provided)} for p in v.mismatched],
+            "fingerprint": fingerprint(kmod, kernel),
+        })
+    return {"arch": arch, "kernel_keys": [str(k) for k in kernel.tables],
+            "symbols": {str(k): len(t) for k, t in kernel.tables.items()},
+            "delta": deltas, "kmods": kmods}
+
+
+# --------------------------------------------------------------------------- submit
+
+def _free_tasks(session: Any) -> int:
+    return session.listTasks(opts={"state": [TASK_FREE]}, queryOpts={"countOnly": True})
+
+
+def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[dict]:
+    """Claim and submit rebuilds within the limits; every request gets a status line."""
+    limits = ctx.rules.limits
+    out = []
+    todo = requests[: limits.max_per_task]
+    for r in requests[limits.max_per_task:]:
+        out.append(_status(r, "deferred", f"over max_per_task={limits.max_per_task}"))
+    if dry_run:
+        return [_status(r, "dry-run", "would be submitted") for r in todo] + out
+    if todo and limits.hold_back_free_tasks:
+        waited = 0.0
+        while _free_tasks(ctx.session) > limits.hold_back_free_tasks:
+            if waited >= limits.hold_back_seconds:
+                return [_status(r, "deferred", "Koji is loaded (free tasks over "
+                                f"{limits.hold_back_free_tasks})") for r in todo] + out
+            ctx.sleep(30)
+            waited += 30
+    if not todo:
+        return out
+    claims = ctx.session.kabi.claimRebuilds(
+        ctx.task_id, [{"key": r.claim_key, "package": r.package, "nvr": r.nvr,
+                       "kernel": r.kernel, "label": _label(r)} for r in todo],
+        limits.max_in_flight)
+    for r in todo:
+        if r.claim_key in claims["existing"]:
+            prior = claims["existing"][r.claim_key]
+            out.append(_status(r, "duplicate", f"already submitted by task {prior}"))
+        elif r.claim_key not in claims["granted"]:
+            out.append(_status(r, "deferred", f"over max_in_flight={limits.max_in_flight}"))
+        else:
+            task_id = ctx.session.host.subtask(
+                method="build", arglist=[r.source, r.target, r.build_opts()],
+                label=_label(r), parent=ctx.task_id, channel="default",
+                priority=limits.priority)
+            out.append(_status(r, "submitted", f"build task {task_id}", task_id))
+    return out
+
+
+def _label(r: RebuildRequest) -> str:
+    return f"kabi-{r.package}-{r.fingerprint[:12]}"
+
+
+def _status(r: RebuildRequest, status: str, detail: str, task_id: Optional[int] = None) -> dict:
+    return {"package": r.package, "nvr": r.nvr, "mode": r.mode, "target": r.target,
+            "source": r.source, "status": status, "detail": detail, "task_id": task_id,
+            "broken_symbols": list(r.broken_symbols)}
+
+
+# --------------------------------------------------------------------------- the task
+
+def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
+    """The whole check; returns the report (JSON-able, CRCs as ``0x`` strings)."""
+    started = ctx.clock()
+    build = ctx.session.getBuild(build_ref)
+    if not build:
+        raise KabiError(str(build_ref), "no such build")
+    if build["package_name"] not in ctx.rules.kernel_packages:
+        raise KabiError(build["nvr"], f"{build['package_name']} is not a watched kernel "
+                        "package (rules: kernel_packages)")
+    rpms = settle(ctx, build, opts)
+    arches = sorted({r["arch"] for r in rpms if r["arch"] not in ("src", "noarch")
+                     and is_kernel_symbol_rpm(r["name"])})
+    if opts.arches:
+        arches = [a for a in arches if a in opts.arches]
+    if not arches:
+        raise KabiError(build["nvr"], "not a kernel build: no kernel-core/modules RPMs")
+    watch = choose_watch(ctx, build, opts)
+    previous = previous_build(ctx, build, watch, opts)
+    kmods = kmod_builds(ctx, watch, opts)
+    jobs = [{"arch": a, "build_id": build["id"],
+             "previous_id": previous["id"] if previous else None,
+             "kmod_build_ids": [b["id"] for b in kmods]} for a in arches]
+    if ctx.fanout is not None and len(arches) > 1 and len(kmods) >= opts.fanout_min_kmods:
+        per_arch = ctx.fanout(jobs)
+    else:
+        per_arch = [check_arch(ctx.session, build, previous, kmods, a, ctx.cache, opts.batch)
+                    for a in arches]
+    by_build: dict[int, list[dict]] = {}
+    for arch_result in per_arch:
+        for k in arch_result["kmods"]:
+            by_build.setdefault(k["build_id"], []).append(k)
+    sources = {b["id"]: b.get("source") for b in kmods}
+    broken = []
+    for build_id, rows in sorted(by_build.items()):
+        if all(r["compatible"] for r in rows):
+            continue
+        symbols = sorted({s for r in rows for s in r["missing"]}
+                         | {m["symbol"] for r in rows for m in r["mismatched"]})
+        broken.append(KmodBuild(build_id, rows[0]["nvr"], rows[0]["package"],
+                                sources.get(build_id), combine(r["fingerprint"] for r in rows),
+                                tuple(symbols), rows[0]["tag"]))
+    requests, skipped = plan(broken, build["nvr"], ctx.rules, watch)
+    dry_run = ctx.rules.dry_run if opts.dry_run is None else opts.dry_run
+    rebuilds = submit(ctx, requests, dry_run)
+    compatible = sum(1 for rows in by_build.values() if all(r["compatible"] for r in rows))
+    return {
+        "kernel": build["nvr"], "kernel_build_id": build["id"],
+        "previous": previous["nvr"] if previous else None,
+        "kernel_tag": watch.kernel_tag, "kmod_tags": list(watch.kmod_tags),
+        "arches": per_arch, "dry_run": dry_run,
+        "summary": {
+            "kmod_builds": len(kmods), "kmod_builds_checked": len(by_build),
+            "compatible": compatible, "incompatible": len(broken),
+            "rebuilds_submitted": sum(1 for r in rebuilds if r["status"] == "submitted"),
+            "rebuild_task_ids": [r["task_id"] for r in rebuilds if r["task_id"]],
+            "delta": {d["key"]: {"added": len(d.get("added", ())),
+                                 "removed": len(d.get("removed", ())),
+                                 "changed": len(d.get("changed", ()))}
+                      for a in per_arch for d in a["delta"] if "error" not in d},
+        },
+        "rebuilds": rebuilds,
+        "skipped": [{"nvr": s.nvr, "package": s.package, "reason": s.reason} for s in skipped],
+        "notes": list(ctx.notes),
+        "seconds": round(ctx.clock() - started, 3),
+    }

@@ -1,0 +1,122 @@
+"""Which incompatible kmods to rebuild, how, and which not: a pure plan from verdicts + rules.
+
+Deduplication is keyed on the kmod package and its kABI fingerprint (the CRCs, in the
+new kernel, of every symbol it consumes, on every arch), so two kernels with the same
+kABI for a kmod, or a re-run of the same check, give one rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+from koji_kabi.model import Kernel, KmodRequirements
+from koji_kabi.rules import Rules, Watch
+
+_SCM_SCHEMES = ("git://", "git+", "git+https://", "git+ssh://", "git+http://", "svn://",
+                "svn+", "cvs://", "cvs+", "hg+", "https://", "http://")
+
+
+def fingerprint(kmod: KmodRequirements, kernel: Kernel) -> str:
+    """sha256 of (arch, flavour, symbol, CRC in ``kernel``) for every consumed symbol."""
+    table = kernel.table_for(kmod.key)
+    crcs = table.crcs if table is not None else {}
+    h = hashlib.sha256(f"{kmod.key.arch}+{kmod.key.flavour}\n".encode())
+    for symbol in sorted(kmod.requires):
+        crc = crcs.get(symbol)
+        h.update(f"{symbol} {'-' if crc is None else format(crc, '08x')}\n".encode())
+    return h.hexdigest()
+
+
+def combine(fingerprints: Iterable[str]) -> str:
+    """One fingerprint for a build from its per-arch packages' fingerprints."""
+    return hashlib.sha256("\n".join(sorted(fingerprints)).encode()).hexdigest()
+
+
+def is_scm_url(source: Optional[str]) -> bool:
+    """A recorded SCM source we may hand back to Koji (never a string from a user)."""
+    return bool(source) and source.startswith(_SCM_SCHEMES) and "\n" not in source \
+        and " " not in source
+
+
+@dataclass(frozen=True)
+class KmodBuild:
+    """A kmod build as Koji knows it, with the verdict facts the plan needs."""
+
+    build_id: int
+    nvr: str
+    package: str
+    source: Optional[str]
+    fingerprint: str
+    broken_symbols: tuple[str, ...]
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class RebuildRequest:
+    build_id: int
+    nvr: str
+    package: str
+    source: str
+    target: str
+    mode: str
+    kernel: str
+    fingerprint: str
+    broken_symbols: tuple[str, ...]
+
+    @property
+    def claim_key(self) -> str:
+        """What makes two requests the same rebuild: package + kABI fingerprint."""
+        return hashlib.sha256(f"{self.package}\n{self.fingerprint}".encode()).hexdigest()
+
+    def build_opts(self) -> dict:
+        """Options of Koji's ``build`` task: wait for the new kernel in the buildroot."""
+        opts: dict = {"wait_builds": [self.kernel]}
+        if self.mode == "scratch":
+            opts["scratch"] = True
+        elif self.mode == "draft":
+            opts["draft"] = True
+        opts["custom_user_metadata"] = {"kabi": {
+            "kernel": self.kernel, "rebuild_of": self.nvr, "fingerprint": self.fingerprint}}
+        return opts
+
+
+@dataclass(frozen=True)
+class Skipped:
+    nvr: str
+    package: str
+    reason: str
+
+
+def plan(broken: Sequence[KmodBuild], kernel_nvr: str, rules: Rules,
+         watch: Optional[Watch]) -> tuple[list[RebuildRequest], list[Skipped]]:
+    """Rebuild requests for incompatible kmod builds, and why the others are left alone.
+
+    One request per (package, fingerprint): the newest build of a package wins when
+    several tags hold different builds of it.
+    """
+    requests: dict[tuple[str, str], RebuildRequest] = {}
+    skipped: list[Skipped] = []
+    for kb in sorted(broken, key=lambda b: -b.build_id):
+        if rules.opted_out(kb.package):
+            skipped.append(Skipped(kb.nvr, kb.package, "opted out in the rules"))
+            continue
+        target = rules.target_for(kb.package, watch)
+        if not target:
+            skipped.append(Skipped(kb.nvr, kb.package, "no rebuild target in the rules"))
+            continue
+        if not is_scm_url(kb.source):
+            skipped.append(Skipped(kb.nvr, kb.package,
+                                   "build has no recorded SCM source to rebuild from"))
+            continue
+        key = (kb.package, kb.fingerprint)
+        if key in requests:
+            skipped.append(Skipped(kb.nvr, kb.package,
+                                   f"same rebuild as {requests[key].nvr}"))
+            continue
+        requests[key] = RebuildRequest(
+            kb.build_id, kb.nvr, kb.package, kb.source or "", target,
+            rules.mode_for(kb.package, watch), kernel_nvr, kb.fingerprint, kb.broken_symbols)
+    return sorted(requests.values(), key=lambda r: r.package), skipped

@@ -1,0 +1,1 @@
+"""Test-support helpers: real RPM fixtures (rpmfactory) and independent oracles (oracle)."""
