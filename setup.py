@@ -1,6 +1,12 @@
-"""koji-kabi: kABI tracking for Koji (core library, hub/builder/CLI plugins)."""
+"""koji-kabi: kABI tracking for Koji (core library, hub/builder/CLI plugins).
 
-from setuptools import find_packages, setup
+Besides the Python packages, this installs the plugin entry modules where Koji looks by
+default when the prefix is /usr: ``<prefix>/lib/koji-hub-plugins/kabi_hub.py``,
+``<prefix>/lib/koji-builder-plugins/kabi_builder.py``, and the CLI plugin as
+``koji_cli_plugins/kabi.py`` in site-packages (which the koji CLI always loads).
+"""
+
+from setuptools import setup
 
 setup(
     name="koji-kabi",
@@ -10,9 +16,16 @@ setup(
     long_description_content_type="text/markdown",
     license="GPL-2.0-or-later",
     python_requires=">=3.9",
-    packages=find_packages(include=["koji_kabi", "koji_kabi.*", "koji_kabi_hub",
-                                    "koji_kabi_builder", "cli_plugin"]),
+    packages=["koji_kabi", "koji_kabi_hub", "koji_kabi_builder", "koji_cli_plugins"],
+    package_dir={"koji_cli_plugins": "cli_plugin"},
     install_requires=["koji", "rpm", "pyyaml", "requests"],
+    data_files=[
+        ("lib/koji-hub-plugins", ["koji_kabi_hub/kabi_hub.py"]),
+        ("lib/koji-builder-plugins", ["koji_kabi_builder/kabi_builder.py"]),
+        ("share/koji-kabi/conf", ["conf/kabi-hub.conf", "conf/kabi-builder.conf",
+                                  "conf/rules.yaml", "conf/hub.conf.example",
+                                  "conf/kojid.conf.example", "conf/koji-cli.conf.example"]),
+    ],
     entry_points={"console_scripts": ["koji-kabi = koji_kabi.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

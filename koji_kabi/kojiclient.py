@@ -129,11 +129,6 @@ def nvra(rpm: dict) -> str:
 DepsOf = Callable[[Sequence[dict], Optional[int]], list[list[Triple]]]
 
 
-def session_deps(session: Any, cache: Optional[DepsCache] = None, batch: int = BATCH) -> DepsOf:
-    """Deps through the hub's ``getRPMDeps`` (any hub, no plugin needed)."""
-    return lambda rpms, dep_type: rpm_deps(session, rpms, dep_type, batch, cache)
-
-
 def kernel_from_rpms(build: dict, rpms: Sequence[dict], deps_of: DepsOf,
                      arches: Optional[Iterable[str]] = None) -> Kernel:
     """A kernel build's symbol tables from the provides of its kernel-symbol RPMs."""
@@ -170,25 +165,53 @@ def kmods_from_rpms(builds: Sequence[dict], rpms_by_build: Sequence[Sequence[dic
     return out
 
 
-def read_kernel(session: Any, build: dict, arches: Optional[Iterable[str]] = None,
-                rpms: Optional[list[dict]] = None, cache: Optional[DepsCache] = None,
-                batch: int = BATCH) -> Kernel:
-    """A kernel build read through any hub."""
-    if rpms is None:
-        rpms = build_rpms(session, [build["id"]], batch)[0]
-    return kernel_from_rpms(build, rpms, session_deps(session, cache, batch), arches)
-
-
-def read_kmods(session: Any, builds: Sequence[dict], arches: Optional[Iterable[str]] = None,
-               cache: Optional[DepsCache] = None, batch: int = BATCH
-               ) -> list[tuple[dict, KmodRequirements]]:
-    """The kmod packages of builds, read through any hub."""
-    rpms_by_build = build_rpms(session, [b["id"] for b in builds], batch)
-    return kmods_from_rpms(builds, rpms_by_build, session_deps(session, cache, batch), arches)
-
-
 def latest_builds(session: Any, tags: Sequence[str], event: Optional[int] = None,
                   package: Optional[str] = None, batch: int = BATCH) -> list[list[dict]]:
     """``getLatestBuilds`` of each tag (with inheritance), batched."""
     calls = [("getLatestBuilds", (tag, event, package)) for tag in tags]
     return _multicall(session, calls, batch, "tag")
+
+
+def deps_from_header(hdr: Any, dep_type: Optional[int]) -> list[Triple]:
+    """The :func:`rpm_deps` answer for one RPM, from its header (``RpmHeader``)."""
+    req = relevant_deps((d.name, d.flags, d.version) for d in hdr.requires)
+    prov = relevant_deps((d.name, d.flags, d.version) for d in hdr.provides)
+    if dep_type == DEP_PROVIDE:
+        return prov
+    if dep_type == DEP_REQUIRE:
+        return req
+    return req + [("P:" + n, f, v) for n, f, v in prov]
+
+
+class KojiView(Protocol):
+    """What the checks need from Koji, whoever answers: a client session or the hub."""
+
+    def build(self, ref: Any) -> Optional[dict]: ...
+
+    def rpms(self, build_ids: Sequence[int]) -> list[list[dict]]: ...
+
+    def latest(self, tags: Sequence[str], package: Optional[str] = None,
+               event: Optional[int] = None) -> list[list[dict]]: ...
+
+    def deps(self, rpms: Sequence[dict], dep_type: Optional[int]) -> list[list[Triple]]: ...
+
+
+class SessionView:
+    """A :class:`KojiView` over ``koji.ClientSession``: standard calls, multicall batches."""
+
+    def __init__(self, session: Any, cache: Optional[DepsCache] = None,
+                 batch: int = BATCH) -> None:
+        self.session, self.cache, self.batch = session, cache, batch
+
+    def build(self, ref: Any) -> Optional[dict]:
+        return self.session.getBuild(ref)
+
+    def rpms(self, build_ids: Sequence[int]) -> list[list[dict]]:
+        return build_rpms(self.session, build_ids, self.batch)
+
+    def latest(self, tags: Sequence[str], package: Optional[str] = None,
+               event: Optional[int] = None) -> list[list[dict]]:
+        return latest_builds(self.session, tags, event, package, self.batch)
+
+    def deps(self, rpms: Sequence[dict], dep_type: Optional[int]) -> list[list[Triple]]:
+        return rpm_deps(self.session, rpms, dep_type, self.batch, self.cache)

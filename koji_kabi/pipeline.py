@@ -9,26 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from koji_kabi.delta import delta
+from koji_kabi.checks import check_kernel_build, get_build
 from koji_kabi.errors import KabiError
-from koji_kabi.kojiclient import (
-    BATCH,
-    DepsCache,
-    build_rpms,
-    latest_builds,
-    read_kernel,
-    read_kmods,
-)
-from koji_kabi.model import Kernel
+from koji_kabi.kojiclient import BATCH, DepsCache, SessionView, get_builds
 from koji_kabi.packages import is_kernel_symbol_rpm
-from koji_kabi.rebuild import KmodBuild, RebuildRequest, combine, fingerprint, plan
-from koji_kabi.render import crc
+from koji_kabi.rebuild import KmodBuild, RebuildRequest, combine, plan
 from koji_kabi.rules import Rules, Watch
-from koji_kabi.verdict import ksym_providers, verdict
 
 log = logging.getLogger("koji_kabi.pipeline")
 
@@ -74,7 +63,12 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     fanout: Optional[Callable[[list[dict]], list[dict]]] = None  # runs per-arch subtasks
+    batch: int = BATCH
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def view(self) -> SessionView:
+        return SessionView(self.session, self.cache, self.batch)
 
     def note(self, message: str) -> None:
         log.info(message)
@@ -90,7 +84,7 @@ def settle(ctx: Context, build: dict, opts: CheckOptions) -> list[dict]:
     them one call at a time after the build is already COMPLETE, so wait until the RPM
     set has not changed for ``settle_seconds``.
     """
-    rpms = build_rpms(ctx.session, [build["id"]], opts.batch)[0]
+    rpms = ctx.view.rpms([build["id"]])[0]
     if build.get("task_id") or build.get("cg_id"):
         return rpms
     deadline = ctx.clock() + opts.settle_timeout
@@ -101,7 +95,7 @@ def settle(ctx: Context, build: dict, opts: CheckOptions) -> list[dict]:
         if has_kernel and ctx.clock() - stable_since >= opts.settle_seconds:
             return rpms
         ctx.sleep(opts.poll)
-        rpms = build_rpms(ctx.session, [build["id"]], opts.batch)[0]
+        rpms = ctx.view.rpms([build["id"]])[0]
         ids = sorted(r["id"] for r in rpms)
         if ids != last:
             last, stable_since = ids, ctx.clock()
@@ -140,12 +134,9 @@ def previous_build(ctx: Context, build: dict, watch: Watch,
     """The kernel to compare with: as asked, else the latest other build of the package
     in the watched tag as it was when this build was created."""
     if opts.against:
-        prev = ctx.session.getBuild(opts.against)
-        if not prev:
-            raise KabiError(str(opts.against), "no such build")
-        return prev
-    latest = latest_builds(ctx.session, [watch.kernel_tag], build.get("creation_event_id"),
-                           build["package_name"], opts.batch)[0]
+        return get_build(ctx.view, opts.against)
+    latest = ctx.view.latest([watch.kernel_tag], build["package_name"],
+                             build.get("creation_event_id"))[0]
     others = [b for b in latest if b["id"] != build["id"]]
     return others[0] if others else None
 
@@ -153,58 +144,39 @@ def previous_build(ctx: Context, build: dict, watch: Watch,
 def kmod_builds(ctx: Context, watch: Watch, opts: CheckOptions) -> list[dict]:
     """Latest builds of every kmod tag of the watch, once each (first tag wins)."""
     seen: dict[int, dict] = {}
-    for tag, builds in zip(watch.kmod_tags, latest_builds(ctx.session, watch.kmod_tags,
-                                                          batch=opts.batch)):
+    for tag, builds in zip(watch.kmod_tags, ctx.view.latest(watch.kmod_tags)):
         for b in builds:
             seen.setdefault(b["id"], dict(b, kabi_tag=tag))
     return list(seen.values())
 
 
-# --------------------------------------------------------------------------- per arch
-
-def _delta_json(old: Kernel, new: Kernel, arch: str) -> list[dict]:
-    out = []
-    for key in sorted(k for k in new.tables if k.arch == arch and k in old.tables):
-        d = delta(old.tables[key], new.tables[key], None, old.nvr, new.nvr)
-        out.append({
-            "key": str(key), "old_count": d.old_count, "new_count": d.new_count,
-            "added": [c.symbol for c in d.added],
-            "removed": [{"symbol": c.symbol, "old": crc(c.old_crc)} for c in d.removed],
-            "changed": [{"symbol": c.symbol, "old": crc(c.old_crc), "new": crc(c.new_crc)}
-                        for c in d.changed],
-        })
+def recorded_sources(ctx: Context, builds: list[dict]) -> dict[int, Optional[str]]:
+    """The SCM URL each build was built from: ``build.source``, else its task's request."""
+    out = {b["id"]: b.get("source") for b in builds}
+    need = [b for b in builds if not out[b["id"]] and b.get("task_id")]
+    if need:
+        with ctx.session.multicall(strict=False, batch=ctx.batch) as m:
+            calls = [m.getTaskInfo(b["task_id"], request=True) for b in need]
+        for b, call in zip(need, calls):
+            try:
+                request = (call.result or {}).get("request") or []
+            except Exception:  # a fault for one task only loses that source
+                request = []
+            if request and isinstance(request[0], str):
+                out[b["id"]] = request[0]
     return out
 
 
-def check_arch(session: Any, kernel_build: dict, previous: Optional[dict],
-               kmod_build_list: Sequence[dict], arch: str, cache: Optional[DepsCache] = None,
-               batch: int = BATCH) -> dict:
-    """Delta and verdicts for one arch: what a fan-out subtask returns (XML-RPC safe)."""
-    kernel = read_kernel(session, kernel_build, [arch], cache=cache, batch=batch)
-    deltas: list[dict] = []
-    if previous is not None:
-        try:
-            old = read_kernel(session, previous, [arch], cache=cache, batch=batch)
-            deltas = _delta_json(old, kernel, arch)
-        except KabiError as exc:
-            deltas = [{"key": arch, "error": str(exc)}]
-    pairs = read_kmods(session, kmod_build_list, [arch], cache=cache, batch=batch)
-    providers = ksym_providers(m for _b, m in pairs).get(arch, {})
-    kmods = []
-    for build, kmod in pairs:
-        v = verdict(kmod, kernel, None, providers)
-        kmods.append({
-            "build_id": build["id"], "nvr": build["nvr"], "package": build["package_name"],
-            "tag": build.get("kabi_tag", ""), "rpm": kmod.label, "key": str(v.key),
-            "compatible": v.compatible, "no_table": v.no_table, "checked": v.checked,
-            "missing": [p.symbol for p in v.missing],
-            "mismatched": [{"symbol": p.symbol, "required": crc(p.required),
-                            "provided": crc(p.provided)} for p in v.mismatched],
-            "fingerprint": fingerprint(kmod, kernel),
-        })
-    return {"arch": arch, "kernel_keys": [str(k) for k in kernel.tables],
-            "symbols": {str(k): len(t) for k, t in kernel.tables.items()},
-            "delta": deltas, "kmods": kmods}
+# --------------------------------------------------------------------------- per arch
+
+def check_arch_job(view: SessionView, job: dict) -> dict:
+    """One arch of a check, from build ids: what a fan-out subtask runs and returns."""
+    ids = [job["build_id"]] + ([job["previous_id"]] if job["previous_id"] else [])
+    builds = get_builds(view.session, ids + list(job["kmod_build_ids"]), view.batch)
+    kernel, previous = builds[0], (builds[1] if job["previous_id"] else None)
+    kmods = [dict(b, kabi_tag=t) for b, t in zip(builds[len(ids):], job["kmod_tags"])]
+    return dict(check_kernel_build(view, kernel, previous, kmods, [job["arch"]]),
+                arch=job["arch"])
 
 
 # --------------------------------------------------------------------------- submit
@@ -266,12 +238,11 @@ def _status(r: RebuildRequest, status: str, detail: str, task_id: Optional[int] 
 def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     """The whole check; returns the report (JSON-able, CRCs as ``0x`` strings)."""
     started = ctx.clock()
-    build = ctx.session.getBuild(build_ref)
-    if not build:
-        raise KabiError(str(build_ref), "no such build")
+    build = get_build(ctx.view, build_ref)
     if build["package_name"] not in ctx.rules.kernel_packages:
         raise KabiError(build["nvr"], f"{build['package_name']} is not a watched kernel "
                         "package (rules: kernel_packages)")
+    ctx.batch = opts.batch
     rpms = settle(ctx, build, opts)
     arches = sorted({r["arch"] for r in rpms if r["arch"] not in ("src", "noarch")
                      and is_kernel_symbol_rpm(r["name"])})
@@ -282,19 +253,21 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     watch = choose_watch(ctx, build, opts)
     previous = previous_build(ctx, build, watch, opts)
     kmods = kmod_builds(ctx, watch, opts)
-    jobs = [{"arch": a, "build_id": build["id"],
-             "previous_id": previous["id"] if previous else None,
-             "kmod_build_ids": [b["id"] for b in kmods]} for a in arches]
     if ctx.fanout is not None and len(arches) > 1 and len(kmods) >= opts.fanout_min_kmods:
+        jobs = [{"arch": a, "build_id": build["id"],
+                 "previous_id": previous["id"] if previous else None,
+                 "kmod_build_ids": [b["id"] for b in kmods],
+                 "kmod_tags": [b["kabi_tag"] for b in kmods]} for a in arches]
         per_arch = ctx.fanout(jobs)
     else:
-        per_arch = [check_arch(ctx.session, build, previous, kmods, a, ctx.cache, opts.batch)
+        per_arch = [dict(check_kernel_build(ctx.view, build, previous, kmods, [a]), arch=a)
                     for a in arches]
     by_build: dict[int, list[dict]] = {}
     for arch_result in per_arch:
-        for k in arch_result["kmods"]:
+        for k in arch_result["verdicts"]:
             by_build.setdefault(k["build_id"], []).append(k)
-    sources = {b["id"]: b.get("source") for b in kmods}
+    sources = recorded_sources(ctx, [b for b in kmods if b["id"] in by_build
+                                     and not all(r["compatible"] for r in by_build[b["id"]])])
     broken = []
     for build_id, rows in sorted(by_build.items()):
         if all(r["compatible"] for r in rows):

@@ -234,7 +234,7 @@ def report_text(report: dict) -> str:
                  f"{s['incompatible']} incompatible")
     rows = []
     for arch in report["arches"]:
-        for k in arch["kmods"]:
+        for k in arch["verdicts"]:
             if k["compatible"]:
                 continue
             problems = [f"{m['symbol']} {m['required']}!={m['provided']}"

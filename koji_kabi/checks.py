@@ -1,0 +1,133 @@
+"""Kmod and kernel checks against Koji builds, the same whoever asks.
+
+``koji kabi-check`` (the CLI, any hub), the hub's ``kabi.*`` calls and the builder's
+``kabiCheck`` task all call these over a :class:`~koji_kabi.kojiclient.KojiView`, so their
+answers agree.  Results are plain dicts safe for XML-RPC (CRCs as ``0x`` strings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Optional
+
+from koji_kabi.delta import delta
+from koji_kabi.errors import KabiError
+from koji_kabi.kojiclient import KojiView, kernel_from_rpms, kmods_from_rpms
+from koji_kabi.model import Kernel, KmodRequirements, Stablelist
+from koji_kabi.rebuild import fingerprint
+from koji_kabi.render import crc
+from koji_kabi.rules import Rules
+from koji_kabi.verdict import ksym_providers, verdict
+
+
+def get_build(view: KojiView, ref: Any) -> dict:
+    build = view.build(ref)
+    if not build:
+        raise KabiError(str(ref), "no such build")
+    return build
+
+
+def kernel_of(view: KojiView, build: dict, arches: Optional[Iterable[str]] = None) -> Kernel:
+    return kernel_from_rpms(build, view.rpms([build["id"]])[0], view.deps, arches)
+
+
+def kmods_of(view: KojiView, builds: Sequence[dict], arches: Optional[Iterable[str]] = None
+             ) -> list[tuple[dict, KmodRequirements]]:
+    return kmods_from_rpms(builds, view.rpms([b["id"] for b in builds]), view.deps, arches)
+
+
+def is_kernel_build(view: KojiView, build: dict, kernel_packages: Sequence[str]) -> bool:
+    return build.get("package_name", build.get("name")) in kernel_packages
+
+
+def reference_kernel(view: KojiView, kernel_packages: Sequence[str], tag: str,
+                     rules: Optional[Rules] = None, event: Optional[int] = None) -> dict:
+    """The kernel a kmod in ``tag`` must match: the latest build of a kernel package
+    visible in the tag (inheritance included), else in the kernel tag the rules pair
+    with this kmod tag."""
+    tags = [tag]
+    if rules is not None and (watch := rules.watch_for_kmod_tag(tag)) is not None:
+        tags.append(watch.kernel_tag)
+    for candidate in tags:
+        for builds in [view.latest([candidate], p, event)[0] for p in kernel_packages]:
+            if builds:
+                return builds[0]
+    raise KabiError(tag, "no kernel build (" + ", ".join(kernel_packages) + ") in this tag"
+                    + (f" or in {tags[1]}" if len(tags) > 1 else ""))
+
+
+def verdict_rows(pairs: Sequence[tuple[dict, KmodRequirements]], kernel: Kernel,
+                 stablelists: Optional[dict[str, Stablelist]] = None) -> list[dict]:
+    """One row per kmod package and arch: the verdict, why, and its kABI fingerprint."""
+    lists = stablelists or {}
+    providers = ksym_providers(m for _b, m in pairs)
+    rows = []
+    for build, kmod in pairs:
+        v = verdict(kmod, kernel, lists.get(kmod.key.arch), providers.get(kmod.key.arch))
+        rows.append({
+            "build_id": build["id"], "nvr": build["nvr"],
+            "package": build.get("package_name", build.get("name")),
+            "tag": build.get("kabi_tag", ""), "rpm": kmod.label, "key": str(v.key),
+            "compatible": v.compatible, "no_table": v.no_table, "checked": v.checked,
+            "stable": v.stable_count,
+            "missing": [p.symbol for p in v.missing],
+            "mismatched": [{"symbol": p.symbol, "required": crc(p.required),
+                            "provided": crc(p.provided), "stable": p.stable}
+                           for p in v.mismatched],
+            "fingerprint": fingerprint(kmod, kernel),
+        })
+    return rows
+
+
+def delta_rows(old: Kernel, new: Kernel, arches: Optional[Iterable[str]] = None,
+               stablelists: Optional[dict[str, Stablelist]] = None) -> list[dict]:
+    """Per (arch, flavour) both kernels have: counts and the symbols that changed."""
+    wanted = set(arches) if arches else None
+    lists = stablelists or {}
+    out = []
+    for key in sorted(new.tables.keys() & old.tables.keys()):
+        if wanted and key.arch not in wanted:
+            continue
+        d = delta(old.tables[key], new.tables[key], lists.get(key.arch), old.nvr, new.nvr)
+        out.append({
+            "key": str(key), "old_count": d.old_count, "new_count": d.new_count,
+            "breaking": d.breaking,
+            "added": [c.symbol for c in d.added],
+            "removed": [{"symbol": c.symbol, "old": crc(c.old_crc), "stable": c.stable}
+                        for c in d.removed],
+            "changed": [{"symbol": c.symbol, "old": crc(c.old_crc), "new": crc(c.new_crc),
+                         "stable": c.stable} for c in d.changed],
+        })
+    if not out:
+        raise KabiError(f"{old.nvr} vs {new.nvr}", "no arch/flavour in common")
+    return out
+
+
+def check_kmod_build(view: KojiView, build: dict, kernel_build: dict,
+                     arches: Optional[Iterable[str]] = None) -> dict:
+    """A kmod build's verdict per arch against a kernel build."""
+    pairs = kmods_of(view, [build], arches)
+    if not pairs:
+        raise KabiError(build["nvr"], "not a kmod build: no package with kernel(symbol) = "
+                        "CRC requires" + (f" for {', '.join(sorted(arches))}" if arches else ""))
+    kernel = kernel_of(view, kernel_build, {m.key.arch for _b, m in pairs})
+    rows = verdict_rows(pairs, kernel)
+    return {"kind": "kmod", "build": build["nvr"], "kernel": kernel_build["nvr"],
+            "compatible": all(r["compatible"] for r in rows), "verdicts": rows}
+
+
+def check_kernel_build(view: KojiView, build: dict, previous: Optional[dict],
+                       kmod_builds: Sequence[dict],
+                       arches: Optional[Iterable[str]] = None) -> dict:
+    """A kernel build's delta to ``previous`` and the verdicts of the given kmod builds."""
+    kernel = kernel_of(view, build, arches)
+    deltas: list[dict] = []
+    if previous is not None:
+        old = kernel_of(view, previous, {k.arch for k in kernel.tables})
+        deltas = delta_rows(old, kernel, arches)
+    rows = verdict_rows(kmods_of(view, kmod_builds, {k.arch for k in kernel.tables}), kernel)
+    return {"kind": "kernel", "build": build["nvr"], "kernel": build["nvr"],
+            "previous": previous["nvr"] if previous else None,
+            "symbols": {str(k): len(t) for k, t in kernel.tables.items()},
+            "delta": deltas, "verdicts": rows,
+            "compatible": all(r["compatible"] for r in rows)}

@@ -1,0 +1,96 @@
+"""kojid plugin: the ``kabiCheck`` task (and its per-arch ``kabiCheckArch`` subtasks).
+
+Koji glue only: read the plugin config once, run :func:`koji_kabi.pipeline.run_check`
+with the task's host session, upload the report, return a short summary for
+``koji taskinfo``.  Enable with ``plugins = kabi_builder`` in ``kojid.conf``; settings in
+``/etc/kojid/plugins/kabi.conf`` (``KOJI_KABI_BUILDER_CONFIG`` overrides the path).
+"""
+
+import json
+import os
+
+import koji
+from koji.tasks import BaseTaskHandler
+
+from koji_kabi.cache import DirCache
+from koji_kabi.errors import KabiError
+from koji_kabi.kojiclient import SessionView
+from koji_kabi.pipeline import CheckOptions, Context, check_arch_job, run_check
+from koji_kabi.render import report_text
+from koji_kabi.rules import load_rules
+from koji_kabi.settings import BuilderSettings, load_settings
+
+CONFIG_FILE = os.environ.get("KOJI_KABI_BUILDER_CONFIG", "/etc/kojid/plugins/kabi.conf")
+_loaded = {}
+
+
+def _config():
+    """Settings and rules, read once per kojid process; a bad file fails the task clearly."""
+    if "settings" not in _loaded:
+        try:
+            settings = load_settings(BuilderSettings, CONFIG_FILE)
+            _loaded["rules"] = load_rules(settings.rules)
+        except KabiError as exc:
+            raise koji.GenericError("kabi builder plugin: %s" % exc) from None
+        _loaded["settings"] = settings
+    return _loaded["settings"], _loaded["rules"]
+
+
+def _cache(settings):
+    try:
+        return DirCache(settings.cache_dir, settings.cache_max_mb * 1024 * 1024)
+    except OSError:
+        return None  # no cache is slower, never wrong
+
+
+class KabiCheckTask(BaseTaskHandler):
+    """Delta of a new kernel, verdicts of the kmods in its tags, rebuilds of the broken."""
+
+    Methods = ["kabiCheck"]
+    _taskWeight = 0.5
+
+    def handler(self, build_id, opts=None):
+        settings, rules = _config()
+        defaults = {"settle_seconds": settings.settle_seconds,
+                    "settle_timeout": settings.settle_timeout, "tag_wait": settings.tag_wait,
+                    "poll": settings.poll, "fanout_min_kmods": settings.fanout_min_kmods,
+                    "batch": settings.batch}
+        try:
+            options = CheckOptions.from_dict(dict(defaults, **(opts or {})))
+            ctx = Context(self.session, rules, self.id, cache=_cache(settings),
+                          fanout=self._fanout)
+            report = run_check(ctx, build_id, options)
+        except KabiError as exc:
+            raise koji.GenericError(str(exc)) from None
+        for name, text in (("kabi-report.json", json.dumps(report, indent=1, sort_keys=True)),
+                           ("kabi-report.txt", report_text(report) + "\n")):
+            path = os.path.join(self.workdir, name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            self.uploadFile(path)
+        summary = dict(report["summary"], kernel=report["kernel"],
+                       previous=report["previous"], dry_run=report["dry_run"],
+                       seconds=report["seconds"])
+        return summary
+
+    def _fanout(self, jobs):
+        """Run each arch as a subtask on the builders of this channel; results in order."""
+        ids = [self.subtask("kabiCheckArch", [job], label="arch-%s" % job["arch"])
+               for job in jobs]
+        results = self.wait(ids, all=True, failany=True)
+        return [results[i] for i in ids]
+
+
+class KabiCheckArchTask(BaseTaskHandler):
+    """One arch of a large ``kabiCheck``."""
+
+    Methods = ["kabiCheckArch"]
+    _taskWeight = 0.5
+
+    def handler(self, job):
+        settings, _rules = _config()
+        try:
+            return check_arch_job(SessionView(self.session, _cache(settings),
+                                              settings.batch), job)
+        except KabiError as exc:
+            raise koji.GenericError(str(exc)) from None
