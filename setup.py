@@ -6,13 +6,15 @@ default when the prefix is /usr: ``<prefix>/lib/koji-hub-plugins/kabi_hub.py``,
 ``koji_cli_plugins/kabi.py`` in site-packages (which the koji CLI always loads).
 """
 
+from pathlib import Path
+
 from setuptools import setup
 
 setup(
     name="koji-kabi",
     version="0.1.0",
     description="Watch kernel builds in Koji, compute kABI deltas, rebuild and gate kmods",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="GPL-2.0-or-later",
     python_requires=">=3.9",

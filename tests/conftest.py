@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.kojitest import Rpms, build_pipeline_rpms
 from tests.support import rpmfactory as rf
 
 ARCHES = ("x86_64", "aarch64")
@@ -103,3 +104,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     rf.make_not_rpm(dirs["misc"] / "not-an-rpm.rpm")
     return World(root, dirs["kernel1"], dirs["kernel2"], dirs["kmods"], dirs["misc"],
                  old, new, old_debug, new_debug, churns, stable)
+
+
+@pytest.fixture(scope="session")
+def pipeline_rpms(tmp_path_factory: pytest.TempPathFactory) -> Rpms:
+    """Kernels and kmods for the Koji-facing tests (see tests.kojitest)."""
+    if shutil.which("rpmbuild") is None:
+        pytest.skip("rpmbuild is not installed (scripts/bootstrap.sh --test installs it)")
+    return build_pipeline_rpms(tmp_path_factory.mktemp("pipeline-rpms"),
+                               tmp_path_factory.mktemp("pipeline-cache"))

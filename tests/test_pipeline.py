@@ -9,11 +9,9 @@ submits ``build`` subtasks.  Assertions are on what the hub recorded.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import koji
@@ -21,146 +19,29 @@ import pytest
 
 from koji_kabi.pipeline import CheckOptions, Context, settle
 from koji_kabi.rules import load_rules
-from tests.hubsim import HubServer, State, kojid_options, run_task_handler
-from tests.kojitest import load_builder_plugin, load_hub_plugin, source_for, write_ini, write_rules
-from tests.support import rpmfactory as rf
-
-ARCHES = ("x86_64", "aarch64")
-
-
-@dataclass
-class Rpms:
-    k1: list[Path]
-    k2: list[Path]
-    k3: list[Path]
-    kmods: dict[str, list[Path]]
-    changed: list[str]  # x86_64 symbols whose CRC changed 1 -> 2
-    removed: list[str]
-    plain: list[Path]
-
-
-@pytest.fixture(scope="module")
-def rpms(tmp_path_factory: pytest.TempPathFactory) -> Rpms:
-    if shutil.which("rpmbuild") is None:
-        pytest.skip("rpmbuild is not installed")
-    out = tmp_path_factory.mktemp("pipeline-rpms")
-    cache = tmp_path_factory.mktemp("pipeline-cache")
-    old = rf.per_arch_tables(rf.random_symbols(400, seed=11), ARCHES, seed=12)
-    churn = {a: rf.churn(old[a], changed_frac=0.1, removed=5, added=5, seed=13) for a in ARCHES}
-    new = {a: churn[a].symbols for a in ARCHES}
-    consumed_nowhere = sorted(set(new["x86_64"]) - set(churn["x86_64"].changed))[-1]
-    newer = {a: dict(new[a]) for a in ARCHES}  # kernel 3: one unconsumed symbol changes
-    newer["x86_64"][consumed_nowhere] ^= 0x1
-    x = churn["x86_64"]
-    stable = sorted(set(old["x86_64"]) - x.changed - x.removed - {consumed_nowhere})
-    stable_a = sorted(set(old["aarch64"]) - churn["aarch64"].changed
-                      - churn["aarch64"].removed)
-    changed, removed = sorted(x.changed), sorted(x.removed)
-
-    def req(names: list[str], arch: str = "x86_64") -> dict:
-        return {s: old[arch][s] for s in names}
-
-    kmod_defs = {
-        "kmod-ok": rf.kmod_build("kmod-ok", "1.0", "1.el9", per_arch={
-            "x86_64": req(stable[:30]), "aarch64": req(stable_a[:30], "aarch64")}),
-        "kmod-crc": rf.kmod_build("kmod-crc", "1.0", "1.el9", per_arch={
-            "x86_64": req(stable[30:40] + changed[:2]),
-            "aarch64": req(stable_a[30:40], "aarch64")}),
-        "kmod-gone": rf.kmod_build("kmod-gone", "2.0", "3.el9", "x86_64",
-                                   req(stable[40:50] + removed[:1])),
-        "kmod-optout": rf.kmod_build("kmod-optout", "1.0", "1.el9", "x86_64",
-                                     req(stable[50:55] + changed[2:3])),
-        "kmod-nosrc": rf.kmod_build("kmod-nosrc", "1.0", "1.el9", "x86_64",
-                                    req(stable[55:60] + changed[3:4])),
-        "kmod-nvidia": rf.kmod_build("kmod-nvidia", "550.1", "1.el9", "x86_64",
-                                     req(stable[60:70] + changed[4:6])),
-    }
-    return Rpms(
-        rf.build_rpms(rf.kernel_build("kernel", "5.14.0", "1.el9", ARCHES, old,
-                                      split=("core", "modules")), out / "k1", cache_dir=cache),
-        rf.build_rpms(rf.kernel_build("kernel", "5.14.0", "2.el9", ARCHES, new,
-                                      split=("core", "modules")), out / "k2", cache_dir=cache),
-        rf.build_rpms(rf.kernel_build("kernel", "5.14.0", "3.el9", ARCHES, newer,
-                                      split=("core", "modules")), out / "k3", cache_dir=cache),
-        {name: rf.build_rpms(b, out / name, cache_dir=cache) for name, b in kmod_defs.items()},
-        changed, removed,
-        rf.build_rpms(rf.plain_build("bash-completion-extra"), out / "plain", cache_dir=cache),
-    )
-
-
-@dataclass
-class Env:
-    state: State
-    hub: HubServer
-    hubmod: object
-    builder: object
-    tmp: Path
-    host: koji.ClientSession
-
-    def run(self, task_id: int) -> dict:
-        opts = kojid_options(str(self.tmp / "kojid"), topdir=self.state.topdir,
-                             server=self.hub.url)
-        return run_task_handler(self.builder.KabiCheckTask, task_id, self.host, opts)
-
-    def kabi_tasks(self, build: dict | None = None) -> list[dict]:
-        """kabiCheck tasks (of one kernel build)."""
-        tasks = self.state.tasks("kabiCheck")
-        if build is None:
-            return tasks
-        return [t for t in tasks
-                if self.state.task_info(t["id"], request=True)["request"][0] == build["id"]]
-
-    def builds_submitted(self) -> list[dict]:
-        out = []
-        for parent in self.kabi_tasks():
-            out += [c for c in self.state.task_children(parent["id"], request=True)
-                    if c["method"] == "build"]
-        return out
-
-
-def make_env(rpms: Rpms, tmp: Path, **rule_overrides) -> Env:
-    tmp.mkdir(parents=True, exist_ok=True)
-    state = State()
-    state.add_user("alice", perms=["kabi"])
-    state.add_host("builder1", channels=("default", "kabi"))
-    state.add_tag("el9-kernel")
-    state.add_tag("kmods9-build", parents=["el9-kernel"])
-    state.add_tag("kmods9-testing")
-    state.add_target("kmods9-el9", "kmods9-build", "kmods9-testing")
-    rules = write_rules(tmp / "rules.yaml", **rule_overrides)
-    hub_conf = write_ini(tmp / "hub.conf", rules=rules, claims_dir=tmp / "claims")
-    builder_conf = write_ini(tmp / "builder.conf", rules=rules, cache_dir=tmp / "cache",
-                             settle_seconds=0, poll=0.01, tag_wait=0)
-    hubmod = load_hub_plugin(state, hub_conf)
-    assert hubmod.DISABLED is None, hubmod.DISABLED
-    hub = HubServer(state).start()
-    hub.load_plugin(hubmod)
-    state.import_rpms(rpms.k1, owner="kojiadmin", task_id=True, tag="el9-kernel")
-    for name, paths in rpms.kmods.items():
-        state.import_rpms(paths, owner="alice", tag="kmods9-testing", task_id=True,
-                          source=None if name == "kmod-nosrc" else source_for(name))
-    # a kmod build whose only source is its build task's request (older builds)
-    return Env(state, hub, hubmod, load_builder_plugin(builder_conf), tmp,
-               hub.client("builder1"))
+from tests.hubsim import kojid_options, run_task_handler
+from tests.kojitest import (
+    ARCHES,
+    Env,
+    Rpms,
+    close_env,
+    import_kernel,
+    make_env,
+    source_for,
+    write_ini,
+)
 
 
 @pytest.fixture
-def env(rpms: Rpms, tmp_path: Path):
-    e = make_env(rpms, tmp_path)
+def env(pipeline_rpms: Rpms, tmp_path: Path):
+    e = make_env(pipeline_rpms, tmp_path)
     yield e
-    e.hub.unload_plugins()
-    e.hub.stop()
-    e.state.cleanup()
+    close_env(e)
 
 
-def import_kernel(env: Env, paths: list[Path]) -> dict:
-    (build,) = env.state.import_rpms(paths, owner="kojiadmin", task_id=True, tag="el9-kernel")
-    return build
-
-
-def test_new_kernel_gives_exactly_the_right_rebuild_subtasks(env: Env, rpms: Rpms) -> None:
+def test_new_kernel_gives_exactly_the_right_rebuild_subtasks(env: Env, pipeline_rpms: Rpms) -> None:
     (_k1_task,) = env.kabi_tasks()  # kernel 1 was checked too (with nothing to compare)
-    k2 = import_kernel(env, rpms.k2)
+    k2 = import_kernel(env, pipeline_rpms.k2)
     (task,) = env.kabi_tasks(k2)
     info = env.state.task_info(task["id"], request=True)
     assert list(info["request"]) == [k2["id"], {}]
@@ -196,16 +77,16 @@ def test_new_kernel_gives_exactly_the_right_rebuild_subtasks(env: Env, rpms: Rpm
     x86 = next(a for a in report["arches"] if a["arch"] == "x86_64")
     bad = {v["rpm"]: v for v in x86["verdicts"] if not v["compatible"]}
     assert {m["symbol"] for m in bad["kmod-crc-1.0-1.el9.x86_64"]["mismatched"]} == \
-        set(rpms.changed[:2])
-    assert bad["kmod-gone-2.0-3.el9.x86_64"]["missing"] == rpms.removed[:1]
+        set(pipeline_rpms.changed[:2])
+    assert bad["kmod-gone-2.0-3.el9.x86_64"]["missing"] == pipeline_rpms.removed[:1]
     assert {d["key"] for a in report["arches"] for d in a["delta"]} == set(ARCHES)
     text = env.hub.client().downloadTaskOutput(task["id"], "kabi-report.txt").decode()
     assert "kABI check of kernel-5.14.0-2.el9" in text and "kmod-crc" in text
     print(f"\nkabiCheck took {elapsed:.2f}s; report:\n{text}")
 
 
-def test_rerun_and_same_kabi_kernel_submit_nothing_new(env: Env, rpms: Rpms) -> None:
-    k2 = import_kernel(env, rpms.k2)
+def test_rerun_and_same_kabi_kernel_submit_nothing_new(env: Env, pipeline_rpms: Rpms) -> None:
+    k2 = import_kernel(env, pipeline_rpms.k2)
     (first,) = env.kabi_tasks(k2)
     env.run(first["id"])
     before = len(env.builds_submitted())
@@ -213,7 +94,7 @@ def test_rerun_and_same_kabi_kernel_submit_nothing_new(env: Env, rpms: Rpms) -> 
                                 channel="kabi")
     result = env.run(again)
     assert result["rebuilds_submitted"] == 0
-    k3 = import_kernel(env, rpms.k3)  # same kABI for every kmod: nothing new either
+    k3 = import_kernel(env, pipeline_rpms.k3)  # same kABI for every kmod: nothing new either
     (third,) = [t["id"] for t in env.kabi_tasks(k3)]
     result3 = env.run(third)
     assert result3["rebuilds_submitted"] == 0 and result3["incompatible"] == 5
@@ -222,8 +103,8 @@ def test_rerun_and_same_kabi_kernel_submit_nothing_new(env: Env, rpms: Rpms) -> 
     assert {r["status"] for r in report["rebuilds"]} == {"duplicate"}
 
 
-def test_failed_rebuild_may_be_claimed_again(env: Env, rpms: Rpms) -> None:
-    k2 = import_kernel(env, rpms.k2)
+def test_failed_rebuild_may_be_claimed_again(env: Env, pipeline_rpms: Rpms) -> None:
+    k2 = import_kernel(env, pipeline_rpms.k2)
     (first,) = env.kabi_tasks(k2)
     env.run(first["id"])
     for child in env.builds_submitted():
@@ -233,33 +114,32 @@ def test_failed_rebuild_may_be_claimed_again(env: Env, rpms: Rpms) -> None:
     assert env.run(again)["rebuilds_submitted"] == 3
 
 
-def test_dry_run_and_caps(rpms: Rpms, tmp_path: Path) -> None:
-    env = make_env(rpms, tmp_path, rebuild={"dry_run": True})
+def test_dry_run_and_caps(pipeline_rpms: Rpms, tmp_path: Path) -> None:
+    env = make_env(pipeline_rpms, tmp_path, rebuild={"dry_run": True})
     try:
-        (task,) = env.kabi_tasks(import_kernel(env, rpms.k2))
+        (task,) = env.kabi_tasks(import_kernel(env, pipeline_rpms.k2))
         assert env.run(task["id"])["rebuilds_submitted"] == 0
         assert env.builds_submitted() == []
     finally:
-        env.hub.unload_plugins()
-        env.hub.stop()
-    env = make_env(rpms, tmp_path / "caps", rebuild={"max_per_task": 1, "max_in_flight": 2})
+        close_env(env)
+    env = make_env(pipeline_rpms, tmp_path / "caps",
+                   rebuild={"max_per_task": 1, "max_in_flight": 2})
     try:
-        (task,) = env.kabi_tasks(import_kernel(env, rpms.k2))
+        (task,) = env.kabi_tasks(import_kernel(env, pipeline_rpms.k2))
         assert env.run(task["id"])["rebuilds_submitted"] == 1
         report = json.loads(env.hub.client().downloadTaskOutput(task["id"],
                                                                 "kabi-report.json"))
         assert sorted(r["status"] for r in report["rebuilds"]) == \
             ["deferred", "deferred", "submitted"]
     finally:
-        env.hub.unload_plugins()
-        env.hub.stop()
+        close_env(env)
 
 
-def test_non_kernel_draft_and_disabled_hook(env: Env, rpms: Rpms) -> None:
+def test_non_kernel_draft_and_disabled_hook(env: Env, pipeline_rpms: Rpms) -> None:
     existing = len(env.kabi_tasks())
-    env.state.import_rpms(rpms.plain, owner="alice")
+    env.state.import_rpms(pipeline_rpms.plain, owner="alice")
     assert len(env.kabi_tasks()) == existing  # not a kernel
-    (draft,) = env.state.import_rpms(rpms.k2, owner="kojiadmin", draft=True)
+    (draft,) = env.state.import_rpms(pipeline_rpms.k2, owner="kojiadmin", draft=True)
     assert env.kabi_tasks(draft) == []  # a draft kernel waits for its promotion
     env.hubmod.kabi_build_promoted("postBuildPromote", build=draft,
                                    draft_release=draft["release"], target_release="2.el9",
@@ -268,9 +148,9 @@ def test_non_kernel_draft_and_disabled_hook(env: Env, rpms: Rpms) -> None:
 
 
 def test_koji_import_rpm_by_rpm_is_checked_once_on_the_whole_set(env: Env,
-                                                                 rpms: Rpms) -> None:
-    srpm = [p for p in rpms.k2 if p.name.endswith(".src.rpm")]
-    rest = [p for p in rpms.k2 if not p.name.endswith(".src.rpm")]
+                                                                 pipeline_rpms: Rpms) -> None:
+    srpm = [p for p in pipeline_rpms.k2 if p.name.endswith(".src.rpm")]
+    rest = [p for p in pipeline_rpms.k2 if not p.name.endswith(".src.rpm")]
     (build,) = env.state.import_rpms(srpm, owner="kojiadmin", tag="el9-kernel")
     (task,) = env.kabi_tasks(build)  # the build is COMPLETE after its first file
     pending = list(rest)
@@ -285,12 +165,13 @@ def test_koji_import_rpm_by_rpm_is_checked_once_on_the_whole_set(env: Env,
     ctx = Context(env.host, rules, task["id"], sleep=sleep, clock=lambda: clock[0])
     rpms_seen = settle(ctx, env.hub.client().getBuild(build["id"]),
                        CheckOptions(settle_seconds=30, poll=10))
-    assert len(rpms_seen) == len(rpms.k2) and not pending
+    assert len(rpms_seen) == len(pipeline_rpms.k2) and not pending
     assert len(env.kabi_tasks(build)) == 1
 
 
-def test_fan_out_per_arch_gives_the_same_answer(env: Env, rpms: Rpms, tmp_path: Path) -> None:
-    (task,) = env.kabi_tasks(import_kernel(env, rpms.k2))
+def test_fan_out_per_arch_gives_the_same_answer(env: Env, pipeline_rpms: Rpms,
+                                                tmp_path: Path) -> None:
+    (task,) = env.kabi_tasks(import_kernel(env, pipeline_rpms.k2))
     env.builder._loaded.clear()
     write_ini(env.tmp / "builder.conf", rules=env.tmp / "rules.yaml",
               cache_dir=env.tmp / "cache", settle_seconds=0, poll=0.01, fanout_min_kmods=1)
@@ -322,8 +203,8 @@ def test_fan_out_per_arch_gives_the_same_answer(env: Env, rpms: Rpms, tmp_path: 
     assert result["incompatible"] == 5 and result["rebuilds_submitted"] == 3
 
 
-def test_broken_builder_config_fails_the_task_clearly(env: Env, rpms: Rpms) -> None:
-    (task,) = env.kabi_tasks(import_kernel(env, rpms.k2))
+def test_broken_builder_config_fails_the_task_clearly(env: Env, pipeline_rpms: Rpms) -> None:
+    (task,) = env.kabi_tasks(import_kernel(env, pipeline_rpms.k2))
     env.builder._loaded.clear()
     (env.tmp / "builder.conf").write_text("[kabi]\nrules = /nonexistent/rules.yaml\n")
     with pytest.raises(koji.GenericError, match=r"/nonexistent/rules\.yaml: No such file"):

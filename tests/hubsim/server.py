@@ -58,6 +58,17 @@ class Marshaller(ExtendedMarshaller):
     dispatch[datetime.datetime] = dump_datetime
 
 
+class _Client(koji.ClientSession):
+    """The real ClientSession, minus the logout call in ``__del__``.
+
+    The garbage collector may run ``__del__`` inside a server thread that holds the state
+    lock; an HTTP logout from there would wait on that lock until the client times out.
+    Sessions on this hub never expire, so dropping one locally loses nothing."""
+
+    def __del__(self):
+        pass
+
+
 @dataclass
 class Call:
     """One hub call as the server saw it."""
@@ -244,7 +255,7 @@ class HubServer:
         name; None = anonymous).  Retries are cut short so a dead hub fails fast."""
         copts = {'max_retries': 1, 'retry_interval': 0.05, 'timeout': 60}
         copts.update(opts or {})
-        session = koji.ClientSession(self.url, copts)
+        session = _Client(self.url, copts)
         if user is not None:
             session.setSession(self.session_for(user, **session_kw))
         return session

@@ -1,0 +1,213 @@
+"""koji CLI plugin: ``koji kabi-check``, ``koji kabi-delta``, ``koji kabi-rebuild``.
+
+The read-only commands use only standard hub calls (batched with multicall), so they work
+against any Koji hub, with or without the koji-kabi hub plugin.  Exit status: 0
+compatible, 1 incompatible, 2 usage or lookup error.
+"""
+
+import os
+import sys
+from optparse import OptionParser
+
+import koji
+from koji.plugin import export_cli
+from koji_cli.lib import _running_in_bg, activate_session, get_usage_str, watch_tasks
+
+from koji_kabi.checks import get_build, kernel_of, kmods_of, reference_kernel
+from koji_kabi.delta import delta_kernels
+from koji_kabi.errors import KabiError
+from koji_kabi.inputs import load_stablelists
+from koji_kabi.kojiclient import SessionView
+from koji_kabi.render import delta_text, dumps, verdicts_text
+from koji_kabi.rules import Rules, load_rules
+from koji_kabi.verdict import ksym_providers, verdict
+
+RULES_PATHS = ("~/.config/koji-kabi/rules.yaml", "/etc/koji-kabi/rules.yaml")
+EXIT_OK, EXIT_INCOMPATIBLE, EXIT_LOOKUP = 0, 1, 2
+
+
+def _fail(message):
+    sys.stderr.write("koji: %s\n" % message)
+    sys.exit(EXIT_LOOKUP)
+
+
+def _rules(path):
+    """The rules file: --rules, $KOJI_KABI_RULES, or a default location if present."""
+    path = path or os.environ.get("KOJI_KABI_RULES")
+    if not path:
+        path = next((p for p in map(os.path.expanduser, RULES_PATHS) if os.path.exists(p)),
+                    None)
+    return load_rules(path) if path else Rules()
+
+
+def _common(parser):
+    parser.add_option("--arch", action="append", default=[], help="only this arch (repeatable)")
+    parser.add_option("--json", action="store_true", help="print JSON")
+    parser.add_option("--rules", metavar="FILE",
+                      help="koji-kabi rules file (default: $KOJI_KABI_RULES, "
+                           + ", ".join(RULES_PATHS) + ")")
+
+
+def _kernel_tag_for(session, rules, build):
+    """The watched kernel tag that pairs with a tag the kmod build is in."""
+    for tag in session.listTags(build=build["id"]):
+        watch = rules.watch_for_kmod_tag(tag["name"])
+        if watch is not None:
+            return watch.kernel_tag
+    return None
+
+
+def _check_kmod(session, view, rules, build, opts):
+    if opts.kernel:
+        kbuild = get_build(view, opts.kernel)
+    else:
+        tag = opts.tag or _kernel_tag_for(session, rules, build)
+        if not tag:
+            raise KabiError(build["nvr"], "which kernel? give --kernel NVR or --tag TAG "
+                            "(or a rules file pairing one of its tags with a kernel tag)")
+        kbuild = reference_kernel(view, rules.kernel_packages, tag, rules)
+    pairs = kmods_of(view, [build], opts.arch or None)
+    if not pairs:
+        raise KabiError(build["nvr"], "not a kmod build: no package with kernel(symbol) = "
+                        "CRC requires")
+    kernel = kernel_of(view, kbuild, {m.key.arch for _b, m in pairs})
+    lists = load_stablelists(opts.stablelist)
+    providers = ksym_providers(m for _b, m in pairs)
+    verdicts = [verdict(m, kernel, lists.get(m.key.arch), providers.get(m.key.arch))
+                for _b, m in pairs]
+    print(dumps(verdicts) if opts.json else verdicts_text(verdicts))
+    return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
+
+
+def _check_kernel(session, view, rules, build, opts):
+    watch = rules.watch_for_tag(opts.tag) if opts.tag else \
+        (rules.watches_for(build["name"]) or (None,))[0]
+    kernel_tag = opts.tag or (watch.kernel_tag if watch else None)
+    if opts.against:
+        previous = get_build(view, opts.against)
+    elif kernel_tag:
+        others = [b for b in view.latest([kernel_tag], build["name"],
+                                         build.get("creation_event_id"))[0]
+                  if b["id"] != build["id"]]
+        previous = others[0] if others else None
+    else:
+        previous = None
+    kernel = kernel_of(view, build, opts.arch or None)
+    kmod_tags = opts.kmod_tag or (list(watch.kmod_tags) if watch else [])
+    builds, seen = [], set()
+    for found in view.latest(kmod_tags) if kmod_tags else []:
+        builds += [b for b in found if b["id"] not in seen]
+        seen.update(b["id"] for b in found)
+    pairs = kmods_of(view, builds, {k.arch for k in kernel.tables}) if builds else []
+    lists = load_stablelists(opts.stablelist)
+    providers = ksym_providers(m for _b, m in pairs)
+    verdicts = [verdict(m, kernel, lists.get(m.key.arch), providers.get(m.key.arch))
+                for _b, m in pairs]
+    kd = None
+    if previous is not None:
+        old = kernel_of(view, previous, {k.arch for k in kernel.tables})
+        kd = delta_kernels(old, kernel, lists)
+    if opts.json:
+        print(dumps({"kernel": build["nvr"], "previous": previous and previous["nvr"],
+                     "kmod_tags": kmod_tags, "delta": kd, "verdicts": verdicts}))
+    else:
+        parts = [delta_text(kd, summary=True) if kd else
+                 "%s: no previous kernel to compare with (use --against)" % build["nvr"]]
+        bad = [v for v in verdicts if not v.compatible]
+        if not kmod_tags:
+            parts.append("no kmod tags (use --kmod-tag or a rules file)")
+        elif bad:
+            parts.append("kmods in %s broken by %s:\n%s" % (", ".join(kmod_tags), build["nvr"],
+                                                            verdicts_text(bad)))
+        else:
+            parts.append("all %d kmod packages in %s are compatible with %s"
+                         % (len(verdicts), ", ".join(kmod_tags), build["nvr"]))
+        print("\n\n".join(parts))
+    return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
+
+
+@export_cli
+def anon_handle_kabi_check(goptions, session, args):
+    "[info] Check a kmod build's kABI against a kernel, or what a kernel build breaks"
+    usage = "usage: %prog kabi-check [options] <build>"
+    parser = OptionParser(usage=get_usage_str(usage))
+    parser.add_option("--kernel", metavar="NVR", help="kmod: check against this kernel build")
+    parser.add_option("--tag", help="kmod: use the latest kernel in this tag; "
+                                    "kernel: the watched kernel tag")
+    parser.add_option("--against", metavar="NVR", help="kernel: compare with this kernel build")
+    parser.add_option("--kmod-tag", action="append", default=[], metavar="TAG",
+                      help="kernel: check the latest kmods of this tag (repeatable)")
+    parser.add_option("--stablelist", action="append", default=[], metavar="PATH",
+                      help="local kabi_stablelist file, dir or kernel-abi-stablelists RPM")
+    _common(parser)
+    (opts, args) = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("give exactly one build")
+    try:
+        rules = _rules(opts.rules)
+        view = SessionView(session)
+        build = get_build(view, args[0])
+        if build["name"] in rules.kernel_packages:
+            return _check_kernel(session, view, rules, build, opts)
+        return _check_kmod(session, view, rules, build, opts)
+    except KabiError as exc:
+        _fail(str(exc))
+
+
+@export_cli
+def anon_handle_kabi_delta(goptions, session, args):
+    "[info] Show the kABI symbol delta between two kernel builds"
+    usage = "usage: %prog kabi-delta [options] <old-kernel> <new-kernel>"
+    parser = OptionParser(usage=get_usage_str(usage))
+    parser.add_option("--stablelist", action="append", default=[], metavar="PATH",
+                      help="local kabi_stablelist file, dir or kernel-abi-stablelists RPM")
+    parser.add_option("--summary", action="store_true", help="counts only")
+    _common(parser)
+    (opts, args) = parser.parse_args(args)
+    if len(args) != 2:
+        parser.error("give an old and a new kernel build")
+    try:
+        view = SessionView(session)
+        old_b, new_b = get_build(view, args[0]), get_build(view, args[1])
+        new = kernel_of(view, new_b, opts.arch or None)
+        old = kernel_of(view, old_b, {k.arch for k in new.tables})
+        kd = delta_kernels(old, new, load_stablelists(opts.stablelist))
+    except KabiError as exc:
+        _fail(str(exc))
+    print(dumps(kd) if opts.json else delta_text(kd, opts.summary))
+    return EXIT_INCOMPATIBLE if kd.breaking else EXIT_OK
+
+
+@export_cli
+def handle_kabi_rebuild(goptions, session, args):
+    "[build] Check a kernel build's kABI in Koji and rebuild the kmods it breaks"
+    usage = "usage: %prog kabi-rebuild [options] <kernel-build>"
+    parser = OptionParser(usage=get_usage_str(usage))
+    parser.add_option("--dry-run", action="store_true",
+                      help="report what would be rebuilt, submit nothing")
+    parser.add_option("--against", metavar="NVR", help="compare with this kernel build")
+    parser.add_option("--tag", help="the watched kernel tag to use")
+    parser.add_option("--wait", action="store_true", default=None,
+                      help="wait for the check, even when not on a terminal")
+    parser.add_option("--nowait", action="store_false", dest="wait",
+                      help="don't wait for the check to finish")
+    parser.add_option("--quiet", action="store_true", default=goptions.quiet,
+                      help="do not print the task information")
+    (opts, args) = parser.parse_args(args)
+    if len(args) != 1:
+        parser.error("give exactly one kernel build")
+    activate_session(session, goptions)
+    try:
+        task_id = session.kabi.rebuild(args[0], dry_run=bool(opts.dry_run),
+                                       against=opts.against, tag=opts.tag)
+    except koji.GenericError as exc:
+        if "Invalid method" in str(exc):
+            _fail("this hub has no koji-kabi hub plugin (kabi.rebuild is unknown)")
+        _fail(str(exc).strip())
+    if not opts.quiet:
+        print("Created task: %d" % task_id)
+        print("Task info: %s/taskinfo?taskID=%s" % (goptions.weburl, task_id))
+    if opts.wait or (opts.wait is None and not _running_in_bg()):
+        return watch_tasks(session, [task_id], quiet=opts.quiet,
+                           poll_interval=goptions.poll_interval, topurl=goptions.topurl)
+    return EXIT_OK
