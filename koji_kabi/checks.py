@@ -36,8 +36,22 @@ def kmods_of(view: KojiView, builds: Sequence[dict], arches: Optional[Iterable[s
     return kmods_from_rpms(builds, view.rpms([b["id"] for b in builds]), view.deps, arches)
 
 
-def is_kernel_build(view: KojiView, build: dict, kernel_packages: Sequence[str]) -> bool:
-    return build.get("package_name", build.get("name")) in kernel_packages
+def previous_kernel(view: KojiView, build: dict, kernel_tag: str) -> Optional[dict]:
+    """The kernel before ``build``: the latest other build of its package in the tag as
+    the tag was when ``build`` was created."""
+    latest = view.latest([kernel_tag], build.get("package_name", build.get("name")),
+                         build.get("creation_event_id"))[0]
+    others = [b for b in latest if b["id"] != build["id"]]
+    return others[0] if others else None
+
+
+def kmod_builds_in(view: KojiView, tags: Sequence[str]) -> list[dict]:
+    """Latest builds of each tag, once each (the first tag holding one names it)."""
+    seen: dict[int, dict] = {}
+    for tag, builds in zip(tags, view.latest(list(tags)) if tags else []):
+        for b in builds:
+            seen.setdefault(b["id"], dict(b, kabi_tag=tag))
+    return list(seen.values())
 
 
 def reference_kernel(view: KojiView, kernel_packages: Sequence[str], tag: str,

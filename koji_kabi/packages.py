@@ -138,7 +138,7 @@ def kmod_from_deps(
 
 
 def _triples(deps: Iterable[RpmDep]) -> list[Triple]:
-    return [(d.name, d.flags, d.version) for d in deps]
+    return list(deps)  # RpmDep is a (name, flags, version) tuple
 
 
 def kernel_table_from_header(hdr: RpmHeader, source: str) -> Optional[SymbolTable]:

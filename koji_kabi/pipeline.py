@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from koji_kabi.checks import check_kernel_build, get_build
+from koji_kabi.checks import check_kernel_build, get_build, kmod_builds_in, previous_kernel
 from koji_kabi.errors import KabiError
 from koji_kabi.kojiclient import BATCH, DepsCache, SessionView, get_builds
 from koji_kabi.packages import is_kernel_symbol_rpm
@@ -135,19 +135,7 @@ def previous_build(ctx: Context, build: dict, watch: Watch,
     in the watched tag as it was when this build was created."""
     if opts.against:
         return get_build(ctx.view, opts.against)
-    latest = ctx.view.latest([watch.kernel_tag], build["package_name"],
-                             build.get("creation_event_id"))[0]
-    others = [b for b in latest if b["id"] != build["id"]]
-    return others[0] if others else None
-
-
-def kmod_builds(ctx: Context, watch: Watch, opts: CheckOptions) -> list[dict]:
-    """Latest builds of every kmod tag of the watch, once each (first tag wins)."""
-    seen: dict[int, dict] = {}
-    for tag, builds in zip(watch.kmod_tags, ctx.view.latest(watch.kmod_tags)):
-        for b in builds:
-            seen.setdefault(b["id"], dict(b, kabi_tag=tag))
-    return list(seen.values())
+    return previous_kernel(ctx.view, build, watch.kernel_tag)
 
 
 def recorded_sources(ctx: Context, builds: list[dict]) -> dict[int, Optional[str]]:
@@ -252,7 +240,7 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
         raise KabiError(build["nvr"], "not a kernel build: no kernel-core/modules RPMs")
     watch = choose_watch(ctx, build, opts)
     previous = previous_build(ctx, build, watch, opts)
-    kmods = kmod_builds(ctx, watch, opts)
+    kmods = kmod_builds_in(ctx.view, watch.kmod_tags)
     if ctx.fanout is not None and len(arches) > 1 and len(kmods) >= opts.fanout_min_kmods:
         jobs = [{"arch": a, "build_id": build["id"],
                  "previous_id": previous["id"] if previous else None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Optional
+from typing import BinaryIO, Callable, NamedTuple, Optional
 
 from koji_kabi.errors import KabiError
 
@@ -23,8 +23,7 @@ _INTRO = struct.Struct(">4s4xII")  # magic+version, reserved, index count, data 
 MAX_HEADER_BYTES = 256 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class RpmDep:
+class RpmDep(NamedTuple):
     name: str
     flags: int
     version: str
@@ -109,7 +108,7 @@ def _deps(hdr, names_tag: int, flags_tag: int, versions_tag: int) -> tuple[RpmDe
     names = hdr[names_tag] or []
     flags = hdr[flags_tag] or []
     versions = hdr[versions_tag] or []
-    return tuple(RpmDep(n, f, v) for n, f, v in zip(names, flags, versions))
+    return tuple(map(RpmDep, names, flags, versions))
 
 
 def _text(value) -> str:

@@ -37,7 +37,9 @@ try:
         delta_rows,
         get_build,
         kernel_of,
+        kmod_builds_in,
         kmods_of,
+        previous_kernel,
         reference_kernel,
         verdict_rows,
     )
@@ -209,16 +211,8 @@ def check(build, kernel=None, tag=None, arches=None):
                                                       (None,))[0]
         previous = _call(get_build, view, kernel) if kernel else None
         if previous is None and watch is not None:
-            others = [b for b in view.latest([watch.kernel_tag], binfo["name"],
-                                             binfo.get("creation_event_id"))[0]
-                      if b["id"] != binfo["id"]]
-            previous = others[0] if others else None
-        kmod_builds = []
-        if watch is not None:
-            seen = set()
-            for t, builds in zip(watch.kmod_tags, view.latest(watch.kmod_tags)):
-                kmod_builds += [dict(b, kabi_tag=t) for b in builds if b["id"] not in seen]
-                seen.update(b["id"] for b in builds)
+            previous = previous_kernel(view, binfo, watch.kernel_tag)
+        kmod_builds = kmod_builds_in(view, watch.kmod_tags) if watch is not None else []
         return _call(check_kernel_build, view, binfo, previous, kmod_builds, arches)
     if kernel:
         kbuild = _call(get_build, view, kernel)
@@ -253,10 +247,7 @@ def affected(kernel, tags=None, against=None, arches=None):
         watches = RULES.watches_for(kbuild["name"])
         tags = list(watches[0].kmod_tags) if watches else []
     tags = [tags] if isinstance(tags, str) else list(tags)
-    builds, seen = [], set()
-    for t, found in zip(tags, view.latest(tags)):
-        builds += [dict(b, kabi_tag=t) for b in found if b["id"] not in seen]
-        seen.update(b["id"] for b in found)
+    builds = kmod_builds_in(view, tags)
     previous = _call(get_build, view, against) if against else None
     return _call(check_kernel_build, view, kbuild, previous, builds, _arches(arches))
 
