@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --test
-.venv/bin/ruff check koji_kabi koji_kabi_hub koji_kabi_builder cli_plugin tests bench
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"
