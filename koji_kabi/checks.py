@@ -7,7 +7,7 @@ answers agree.  Results are plain dicts safe for XML-RPC (CRCs as ``0x`` strings
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional
 
 from koji_kabi.delta import delta
@@ -17,7 +17,13 @@ from koji_kabi.model import Kernel, KmodRequirements, Stablelist
 from koji_kabi.rebuild import fingerprint
 from koji_kabi.render import crc
 from koji_kabi.rules import Rules
+from koji_kabi.stablelist import read_stablelist_rpm
 from koji_kabi.verdict import ksym_providers, verdict
+
+STABLELIST_PACKAGES = ("kernel-abi-stablelists", "kernel-abi-whitelists")
+
+#: Makes an RPM of a build readable locally: (build, rpm) -> path.
+FetchRpm = Callable[[dict, dict], str]
 
 
 def get_build(view: KojiView, ref: Any) -> dict:
@@ -70,6 +76,17 @@ def reference_kernel(view: KojiView, kernel_packages: Sequence[str], tag: str,
                     + (f" or in {tags[1]}" if len(tags) > 1 else ""))
 
 
+def stablelists_of(view: KojiView, build: dict, fetch: FetchRpm) -> dict[str, Stablelist]:
+    """The kernel build's own kABI stablelists (its ``kernel-abi-stablelists`` RPM), if any.
+
+    Only this one RPM's payload is read; a kernel without it simply has no stablelist.
+    """
+    for rpm in view.rpms([build["id"]])[0]:
+        if rpm["name"] in STABLELIST_PACKAGES and rpm["arch"] == "noarch":
+            return read_stablelist_rpm(fetch(build, rpm))
+    return {}
+
+
 def verdict_rows(pairs: Sequence[tuple[dict, KmodRequirements]], kernel: Kernel,
                  stablelists: Optional[dict[str, Stablelist]] = None) -> list[dict]:
     """One row per kmod package and arch: the verdict, why, and its kABI fingerprint."""
@@ -118,30 +135,33 @@ def delta_rows(old: Kernel, new: Kernel, arches: Optional[Iterable[str]] = None,
 
 
 def check_kmod_build(view: KojiView, build: dict, kernel_build: dict,
-                     arches: Optional[Iterable[str]] = None) -> dict:
+                     arches: Optional[Iterable[str]] = None,
+                     stablelists: Optional[dict[str, Stablelist]] = None) -> dict:
     """A kmod build's verdict per arch against a kernel build."""
     pairs = kmods_of(view, [build], arches)
     if not pairs:
         raise KabiError(build["nvr"], "not a kmod build: no package with kernel(symbol) = "
                         "CRC requires" + (f" for {', '.join(sorted(arches))}" if arches else ""))
     kernel = kernel_of(view, kernel_build, {m.key.arch for _b, m in pairs})
-    rows = verdict_rows(pairs, kernel)
+    rows = verdict_rows(pairs, kernel, stablelists)
     return {"kind": "kmod", "build": build["nvr"], "kernel": kernel_build["nvr"],
             "compatible": all(r["compatible"] for r in rows), "verdicts": rows}
 
 
 def check_kernel_build(view: KojiView, build: dict, previous: Optional[dict],
                        kmod_builds: Sequence[dict],
-                       arches: Optional[Iterable[str]] = None) -> dict:
+                       arches: Optional[Iterable[str]] = None,
+                       stablelists: Optional[dict[str, Stablelist]] = None) -> dict:
     """A kernel build's delta to ``previous`` and the verdicts of the given kmod builds."""
     kernel = kernel_of(view, build, arches)
     deltas: list[dict] = []
     if previous is not None:
         old = kernel_of(view, previous, {k.arch for k in kernel.tables})
-        deltas = delta_rows(old, kernel, arches)
-    rows = verdict_rows(kmods_of(view, kmod_builds, {k.arch for k in kernel.tables}), kernel)
+        deltas = delta_rows(old, kernel, arches, stablelists)
+    rows = verdict_rows(kmods_of(view, kmod_builds, {k.arch for k in kernel.tables}), kernel,
+                        stablelists)
     return {"kind": "kernel", "build": build["nvr"], "kernel": build["nvr"],
             "previous": previous["nvr"] if previous else None,
             "symbols": {str(k): len(t) for k, t in kernel.tables.items()},
-            "delta": deltas, "verdicts": rows,
+            "delta": deltas, "verdicts": rows, "stablelist": bool(stablelists),
             "compatible": all(r["compatible"] for r in rows)}

@@ -12,7 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from koji_kabi.checks import check_kernel_build, get_build, kmod_builds_in, previous_kernel
+from koji_kabi.checks import (
+    FetchRpm,
+    check_kernel_build,
+    get_build,
+    kmod_builds_in,
+    previous_kernel,
+    stablelists_of,
+)
 from koji_kabi.errors import KabiError
 from koji_kabi.kojiclient import BATCH, DepsCache, SessionView, get_builds
 from koji_kabi.packages import is_kernel_symbol_rpm
@@ -63,6 +70,7 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     fanout: Optional[Callable[[list[dict]], list[dict]]] = None  # runs per-arch subtasks
+    fetch: Optional[FetchRpm] = None  # makes an RPM readable here (for the stablelists)
     batch: int = BATCH
     notes: list[str] = field(default_factory=list)
 
@@ -157,13 +165,27 @@ def recorded_sources(ctx: Context, builds: list[dict]) -> dict[int, Optional[str
 
 # --------------------------------------------------------------------------- per arch
 
-def check_arch_job(view: SessionView, job: dict) -> dict:
+def kernel_stablelists(view: SessionView, build: dict, fetch: Optional[FetchRpm],
+                       notes: Optional[list[str]] = None) -> dict:
+    """The kernel's stablelists, or none (with a note) when they cannot be read."""
+    if fetch is None:
+        return {}
+    try:
+        return stablelists_of(view, build, fetch)
+    except (KabiError, OSError) as exc:
+        if notes is not None:
+            notes.append(f"stablelist not used: {exc}")
+        return {}
+
+
+def check_arch_job(view: SessionView, job: dict, fetch: Optional[FetchRpm] = None) -> dict:
     """One arch of a check, from build ids: what a fan-out subtask runs and returns."""
     ids = [job["build_id"]] + ([job["previous_id"]] if job["previous_id"] else [])
     builds = get_builds(view.session, ids + list(job["kmod_build_ids"]), view.batch)
     kernel, previous = builds[0], (builds[1] if job["previous_id"] else None)
     kmods = [dict(b, kabi_tag=t) for b, t in zip(builds[len(ids):], job["kmod_tags"])]
-    return dict(check_kernel_build(view, kernel, previous, kmods, [job["arch"]]),
+    lists = kernel_stablelists(view, kernel, fetch)
+    return dict(check_kernel_build(view, kernel, previous, kmods, [job["arch"]], lists),
                 arch=job["arch"])
 
 
@@ -248,8 +270,9 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
                  "kmod_tags": [b["kabi_tag"] for b in kmods]} for a in arches]
         per_arch = ctx.fanout(jobs)
     else:
-        per_arch = [dict(check_kernel_build(ctx.view, build, previous, kmods, [a]), arch=a)
-                    for a in arches]
+        lists = kernel_stablelists(ctx.view, build, ctx.fetch, ctx.notes)
+        per_arch = [dict(check_kernel_build(ctx.view, build, previous, kmods, [a], lists),
+                         arch=a) for a in arches]
     by_build: dict[int, list[dict]] = {}
     for arch_result in per_arch:
         for k in arch_result["verdicts"]:

@@ -237,7 +237,8 @@ def report_text(report: dict) -> str:
         for k in arch["verdicts"]:
             if k["compatible"]:
                 continue
-            problems = [f"{m['symbol']} {m['required']}!={m['provided']}"
+            problems = [f"{m['symbol']}{' (stable)' if m.get('stable') else ''} "
+                        f"{m['required']}!={m['provided']}"
                         for m in k["mismatched"]] + [f"{m} missing" for m in k["missing"]]
             if k["no_table"]:
                 problems = [f"kernel has no {k['key']} symbols"]

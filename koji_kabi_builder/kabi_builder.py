@@ -43,6 +43,12 @@ def _cache(settings):
         return None  # no cache is slower, never wrong
 
 
+def _fetch(handler, build, rpm):
+    relpath = os.path.join(koji.pathinfo.build(build), koji.pathinfo.rpm(rpm))
+    relpath = os.path.relpath(relpath, koji.pathinfo.topdir)
+    return handler.localPath(relpath)
+
+
 class KabiCheckTask(BaseTaskHandler):
     """Delta of a new kernel, verdicts of the kmods in its tags, rebuilds of the broken."""
 
@@ -58,7 +64,7 @@ class KabiCheckTask(BaseTaskHandler):
         try:
             options = CheckOptions.from_dict(dict(defaults, **(opts or {})))
             ctx = Context(self.session, rules, self.id, cache=_cache(settings),
-                          fanout=self._fanout)
+                          fanout=self._fanout, fetch=self._fetch)
             report = run_check(ctx, build_id, options)
         except KabiError as exc:
             raise koji.GenericError(str(exc)) from None
@@ -72,6 +78,10 @@ class KabiCheckTask(BaseTaskHandler):
                        previous=report["previous"], dry_run=report["dry_run"],
                        seconds=report["seconds"])
         return summary
+
+    def _fetch(self, build, rpm):
+        """A build's RPM as a local file (from topdir, or downloaded from topurl)."""
+        return _fetch(self, build, rpm)
 
     def _fanout(self, jobs):
         """Run each arch as a subtask on the builders of this channel; results in order."""
@@ -91,6 +101,7 @@ class KabiCheckArchTask(BaseTaskHandler):
         settings, _rules = _config()
         try:
             return check_arch_job(SessionView(self.session, _cache(settings),
-                                              settings.batch), job)
+                                              settings.batch), job,
+                                  lambda build, rpm: _fetch(self, build, rpm))
         except KabiError as exc:
             raise koji.GenericError(str(exc)) from None

@@ -41,6 +41,7 @@ try:
         kmods_of,
         previous_kernel,
         reference_kernel,
+        stablelists_of,
         verdict_rows,
     )
     from koji_kabi.errors import KabiError
@@ -114,6 +115,11 @@ class HubView:
                                                 latest=True, package=package))
         return out
 
+    @staticmethod
+    def path(build, rpm):
+        """Where Koji stores an RPM (the unsigned copy, as getRPMDeps reads it)."""
+        return os.path.join(koji.pathinfo.build(build), koji.pathinfo.rpm(rpm))
+
     def deps(self, rpms, dep_type):
         builds = {}
         out = []
@@ -124,8 +130,7 @@ class HubView:
                 build = builds.get(rpm["build_id"]) or kojihub.get_build(rpm["build_id"],
                                                                          strict=True)
                 builds[rpm["build_id"]] = build
-                path = os.path.join(koji.pathinfo.build(build), koji.pathinfo.rpm(rpm))
-                hdr = read_rpm_file(path)
+                hdr = read_rpm_file(self.path(build, rpm))
                 _HEADERS.put(key, hdr)
             out.append(deps_from_header(hdr, dep_type))
         return out
@@ -213,14 +218,16 @@ def check(build, kernel=None, tag=None, arches=None):
         if previous is None and watch is not None:
             previous = previous_kernel(view, binfo, watch.kernel_tag)
         kmod_builds = kmod_builds_in(view, watch.kmod_tags) if watch is not None else []
-        return _call(check_kernel_build, view, binfo, previous, kmod_builds, arches)
+        lists = _call(stablelists_of, view, binfo, view.path)
+        return _call(check_kernel_build, view, binfo, previous, kmod_builds, arches, lists)
     if kernel:
         kbuild = _call(get_build, view, kernel)
     elif tag:
         kbuild = _call(reference_kernel, view, RULES.kernel_packages, tag, RULES)
     else:
         raise koji.GenericError("kabi.check: give kernel= or tag= for a kmod build")
-    return _call(check_kmod_build, view, binfo, kbuild, arches)
+    lists = _call(stablelists_of, view, kbuild, view.path)
+    return _call(check_kmod_build, view, binfo, kbuild, arches, lists)
 
 
 @export_in("kabi")

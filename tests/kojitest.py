@@ -111,8 +111,12 @@ def build_pipeline_rpms(out: Path, cache: Path) -> Rpms:
     return Rpms(
         rf.build_rpms(rf.kernel_build("kernel", "5.14.0", "1.el9", ARCHES, old,
                                       split=("core", "modules")), out / "k1", cache_dir=cache),
-        rf.build_rpms(rf.kernel_build("kernel", "5.14.0", "2.el9", ARCHES, new,
-                                      split=("core", "modules")), out / "k2", cache_dir=cache),
+        rf.build_rpms(rf.kernel_build(
+            "kernel", "5.14.0", "2.el9", ARCHES, new, split=("core", "modules"),
+            # kernel 2 ships its kABI stablelist: the first changed symbol is on it
+            extra_packages=[rf.stablelist_package({a: [changed[0], *stable[:20]]
+                                                   for a in ARCHES})]),
+            out / "k2", cache_dir=cache),
         rf.build_rpms(rf.kernel_build("kernel", "5.14.0", "3.el9", ARCHES, newer,
                                       split=("core", "modules")), out / "k3", cache_dir=cache),
         {name: rf.build_rpms(b, out / name, cache_dir=cache) for name, b in kmod_defs.items()},
