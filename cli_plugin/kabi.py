@@ -7,18 +7,32 @@ compatible, 1 incompatible, 2 usage or lookup error.
 
 import os
 import sys
+import time
 from optparse import OptionParser
 
 import koji
 from koji.plugin import export_cli
-from koji_cli.lib import _running_in_bg, activate_session, get_usage_str, watch_tasks
+from koji_cli.lib import (
+    TaskWatcher,
+    _running_in_bg,
+    activate_session,
+    ensure_connection,
+    get_usage_str,
+)
 
-from koji_kabi.checks import get_build, kernel_of, kmods_of, reference_kernel
+from koji_kabi.checks import (
+    get_build,
+    kernel_of,
+    kmod_builds_in,
+    kmods_of,
+    previous_kernel,
+    reference_kernel,
+)
 from koji_kabi.delta import delta_kernels
 from koji_kabi.errors import KabiError
 from koji_kabi.inputs import load_stablelists
 from koji_kabi.kojiclient import SessionView
-from koji_kabi.render import delta_text, dumps, verdicts_text
+from koji_kabi.render import delta_text, dumps, verdict_text, verdicts_text
 from koji_kabi.rules import Rules, load_rules
 from koji_kabi.verdict import ksym_providers, verdict
 
@@ -29,6 +43,20 @@ EXIT_OK, EXIT_INCOMPATIBLE, EXIT_LOOKUP = 0, 1, 2
 def _fail(message):
     sys.stderr.write("koji: %s\n" % message)
     sys.exit(EXIT_LOOKUP)
+
+
+def _connect(session, goptions):
+    """ensure_connection() as Koji's read-only commands do (it honours --force-auth), but
+    an unreachable hub exits 2: exit 1 means incompatible."""
+    try:
+        ensure_connection(session, goptions)
+    except SystemExit as exc:
+        sys.exit(EXIT_LOOKUP if exc.code else EXIT_OK)
+
+
+def _ref(build):
+    """A build argument: an NVR, or a build ID as Koji's own commands accept it."""
+    return int(build) if build.isdigit() else build
 
 
 def _rules(path):
@@ -43,9 +71,8 @@ def _rules(path):
 def _common(parser):
     parser.add_option("--arch", action="append", default=[], help="only this arch (repeatable)")
     parser.add_option("--json", action="store_true", help="print JSON")
-    parser.add_option("--rules", metavar="FILE",
-                      help="koji-kabi rules file (default: $KOJI_KABI_RULES, "
-                           + ", ".join(RULES_PATHS) + ")")
+    parser.add_option("--stablelist", action="append", default=[], metavar="PATH",
+                      help="local kabi_stablelist file, dir or kernel-abi-stablelists RPM")
 
 
 def _kernel_tag_for(session, rules, build):
@@ -58,18 +85,23 @@ def _kernel_tag_for(session, rules, build):
 
 
 def _check_kmod(session, view, rules, build, opts):
+    if opts.against or opts.kmod_tag:
+        raise KabiError(build["nvr"], "a kmod build: --against and --kmod-tag are for "
+                        "kernel builds")
+    pairs = kmods_of(view, [build], opts.arch or None)
+    if not pairs:
+        problem = ("no kmod package (kernel(symbol) = CRC requires) for " + ", ".join(opts.arch)
+                   if opts.arch else
+                   "not a kmod build: no package with kernel(symbol) = CRC requires")
+        raise KabiError(build["nvr"], problem)
     if opts.kernel:
-        kbuild = get_build(view, opts.kernel)
+        kbuild = get_build(view, _ref(opts.kernel))
     else:
         tag = opts.tag or _kernel_tag_for(session, rules, build)
         if not tag:
             raise KabiError(build["nvr"], "which kernel? give --kernel NVR or --tag TAG "
                             "(or a rules file pairing one of its tags with a kernel tag)")
         kbuild = reference_kernel(view, rules.kernel_packages, tag, rules)
-    pairs = kmods_of(view, [build], opts.arch or None)
-    if not pairs:
-        raise KabiError(build["nvr"], "not a kmod build: no package with kernel(symbol) = "
-                        "CRC requires")
     kernel = kernel_of(view, kbuild, {m.key.arch for _b, m in pairs})
     lists = load_stablelists(opts.stablelist)
     providers = ksym_providers(m for _b, m in pairs)
@@ -80,24 +112,21 @@ def _check_kmod(session, view, rules, build, opts):
 
 
 def _check_kernel(session, view, rules, build, opts):
+    if opts.kernel:
+        raise KabiError(build["nvr"], "a kernel build: --kernel is for kmod builds "
+                        "(compare kernels with --against)")
     watch = rules.watch_for_tag(opts.tag) if opts.tag else \
         (rules.watches_for(build["name"]) or (None,))[0]
     kernel_tag = opts.tag or (watch.kernel_tag if watch else None)
     if opts.against:
-        previous = get_build(view, opts.against)
+        previous = get_build(view, _ref(opts.against))
     elif kernel_tag:
-        others = [b for b in view.latest([kernel_tag], build["name"],
-                                         build.get("creation_event_id"))[0]
-                  if b["id"] != build["id"]]
-        previous = others[0] if others else None
+        previous = previous_kernel(view, build, kernel_tag)
     else:
         previous = None
     kernel = kernel_of(view, build, opts.arch or None)
     kmod_tags = opts.kmod_tag or (list(watch.kmod_tags) if watch else [])
-    builds, seen = [], set()
-    for found in view.latest(kmod_tags) if kmod_tags else []:
-        builds += [b for b in found if b["id"] not in seen]
-        seen.update(b["id"] for b in found)
+    builds = kmod_builds_in(view, kmod_tags)
     pairs = kmods_of(view, builds, {k.arch for k in kernel.tables}) if builds else []
     lists = load_stablelists(opts.stablelist)
     providers = ksym_providers(m for _b, m in pairs)
@@ -117,8 +146,10 @@ def _check_kernel(session, view, rules, build, opts):
         if not kmod_tags:
             parts.append("no kmod tags (use --kmod-tag or a rules file)")
         elif bad:
-            parts.append("kmods in %s broken by %s:\n%s" % (", ".join(kmod_tags), build["nvr"],
-                                                            verdicts_text(bad)))
+            parts.append("kmods in %s broken by %s:\n%s\n\n%d compatible, %d incompatible"
+                         % (", ".join(kmod_tags), build["nvr"],
+                            "\n".join(verdict_text(v) for v in bad),
+                            len(verdicts) - len(bad), len(bad)))
         else:
             parts.append("all %d kmod packages in %s are compatible with %s"
                          % (len(verdicts), ", ".join(kmod_tags), build["nvr"]))
@@ -137,21 +168,23 @@ def anon_handle_kabi_check(goptions, session, args):
     parser.add_option("--against", metavar="NVR", help="kernel: compare with this kernel build")
     parser.add_option("--kmod-tag", action="append", default=[], metavar="TAG",
                       help="kernel: check the latest kmods of this tag (repeatable)")
-    parser.add_option("--stablelist", action="append", default=[], metavar="PATH",
-                      help="local kabi_stablelist file, dir or kernel-abi-stablelists RPM")
+    parser.add_option("--rules", metavar="FILE",
+                      help="koji-kabi rules file (default: $KOJI_KABI_RULES, "
+                           + ", ".join(RULES_PATHS) + ")")
     _common(parser)
     (opts, args) = parser.parse_args(args)
     if len(args) != 1:
         parser.error("give exactly one build")
     try:
         rules = _rules(opts.rules)
+        _connect(session, goptions)
         view = SessionView(session)
-        build = get_build(view, args[0])
+        build = get_build(view, _ref(args[0]))
         if build["name"] in rules.kernel_packages:
             return _check_kernel(session, view, rules, build, opts)
         return _check_kmod(session, view, rules, build, opts)
-    except KabiError as exc:
-        _fail(str(exc))
+    except (KabiError, koji.GenericError) as exc:
+        _fail(str(exc).strip())
 
 
 @export_cli
@@ -159,21 +192,21 @@ def anon_handle_kabi_delta(goptions, session, args):
     "[info] Show the kABI symbol delta between two kernel builds"
     usage = "usage: %prog kabi-delta [options] <old-kernel> <new-kernel>"
     parser = OptionParser(usage=get_usage_str(usage))
-    parser.add_option("--stablelist", action="append", default=[], metavar="PATH",
-                      help="local kabi_stablelist file, dir or kernel-abi-stablelists RPM")
     parser.add_option("--summary", action="store_true", help="counts only")
     _common(parser)
     (opts, args) = parser.parse_args(args)
     if len(args) != 2:
         parser.error("give an old and a new kernel build")
     try:
+        lists = load_stablelists(opts.stablelist)
+        _connect(session, goptions)
         view = SessionView(session)
-        old_b, new_b = get_build(view, args[0]), get_build(view, args[1])
+        old_b, new_b = get_build(view, _ref(args[0])), get_build(view, _ref(args[1]))
         new = kernel_of(view, new_b, opts.arch or None)
         old = kernel_of(view, old_b, {k.arch for k in new.tables})
-        kd = delta_kernels(old, new, load_stablelists(opts.stablelist))
-    except KabiError as exc:
-        _fail(str(exc))
+        kd = delta_kernels(old, new, lists)
+    except (KabiError, koji.GenericError) as exc:
+        _fail(str(exc).strip())
     print(dumps(kd) if opts.json else delta_text(kd, opts.summary))
     return EXIT_INCOMPATIBLE if kd.breaking else EXIT_OK
 
@@ -198,8 +231,9 @@ def handle_kabi_rebuild(goptions, session, args):
         parser.error("give exactly one kernel build")
     activate_session(session, goptions)
     try:
-        task_id = session.kabi.rebuild(args[0], dry_run=bool(opts.dry_run),
-                                       against=opts.against, tag=opts.tag)
+        task_id = session.kabi.rebuild(_ref(args[0]), dry_run=bool(opts.dry_run),
+                                       against=opts.against and _ref(opts.against),
+                                       tag=opts.tag)
     except koji.GenericError as exc:
         if "Invalid method" in str(exc):
             _fail("this hub has no koji-kabi hub plugin (kabi.rebuild is unknown)")
@@ -208,6 +242,34 @@ def handle_kabi_rebuild(goptions, session, args):
         print("Created task: %d" % task_id)
         print("Task info: %s/taskinfo?taskID=%s" % (goptions.weburl, task_id))
     if opts.wait or (opts.wait is None and not _running_in_bg()):
-        return watch_tasks(session, [task_id], quiet=opts.quiet,
-                           poll_interval=goptions.poll_interval, topurl=goptions.topurl)
+        return _watch_check(session, task_id, goptions, opts.quiet)
+    return EXIT_OK
+
+
+def _watch_check(session, task_id, goptions, quiet):
+    """Wait for the kabiCheck task only, then print its report.
+
+    Koji's ``watch_tasks`` also waits for every subtask, and the rebuilds are ``build``
+    subtasks that may take hours: the check is done when its own task is.
+    """
+    watcher = TaskWatcher(task_id, session, quiet=quiet, topurl=goptions.topurl)
+    try:
+        while True:
+            watcher.update()
+            if watcher.is_done():
+                break
+            time.sleep(goptions.poll_interval)
+    except KeyboardInterrupt:
+        print("kabiCheck task %d still running" % task_id)
+        return EXIT_INCOMPATIBLE
+    if not watcher.is_success():
+        sys.stderr.write("%s\n" % (watcher.get_failure().strip() or
+                                   "kabiCheck task %d did not succeed" % task_id))
+        return EXIT_INCOMPATIBLE
+    if not quiet:
+        try:
+            print(session.downloadTaskOutput(task_id, "kabi-report.txt").decode(
+                "utf-8", "replace").rstrip("\n"))
+        except koji.GenericError:
+            print(session.getTaskResult(task_id))
     return EXIT_OK

@@ -139,9 +139,12 @@ def check_kmod_build(view: KojiView, build: dict, kernel_build: dict,
                      stablelists: Optional[dict[str, Stablelist]] = None) -> dict:
     """A kmod build's verdict per arch against a kernel build."""
     pairs = kmods_of(view, [build], arches)
+    if not pairs and arches:
+        raise KabiError(build["nvr"], "no kmod package with kernel(symbol) = CRC requires "
+                        f"for {', '.join(sorted(arches))}")
     if not pairs:
         raise KabiError(build["nvr"], "not a kmod build: no package with kernel(symbol) = "
-                        "CRC requires" + (f" for {', '.join(sorted(arches))}" if arches else ""))
+                        "CRC requires")
     kernel = kernel_of(view, kernel_build, {m.key.arch for _b, m in pairs})
     rows = verdict_rows(pairs, kernel, stablelists)
     return {"kind": "kmod", "build": build["nvr"], "kernel": kernel_build["nvr"],

@@ -20,6 +20,7 @@ import time
 
 import koji
 import koji.policy
+import koji.tasks
 import kojihub
 from koji.context import context
 from koji.plugin import callback, export_in, ignore_error
@@ -60,6 +61,12 @@ COMPLETE = koji.BUILD_STATES["COMPLETE"]
 _FINISHED = (koji.TASK_STATES["CLOSED"], koji.TASK_STATES["CANCELED"],
              koji.TASK_STATES["FAILED"])
 _RETRYABLE = (koji.TASK_STATES["CANCELED"], koji.TASK_STATES["FAILED"])
+
+# Task signatures, as Koji's kiwi/dud hub plugins declare theirs: without them every
+# make_task logs "kabiCheck is not a standard koji task" (channel/priority policy data).
+koji.tasks.LEGACY_SIGNATURES.setdefault("kabiCheck", [[["build_id", "opts"], None, None,
+                                                       (None,)]])
+koji.tasks.LEGACY_SIGNATURES.setdefault("kabiCheckArch", [[["job"], None, None, None]])
 
 
 def _assert_enabled():
@@ -224,6 +231,9 @@ def check(build, kernel=None, tag=None, arches=None):
         kbuild = _call(get_build, view, kernel)
     elif tag:
         kbuild = _call(reference_kernel, view, RULES.kernel_packages, tag, RULES)
+    elif not _call(kmods_of, view, [binfo], arches):
+        raise koji.GenericError("%s: not a kmod build: no package with kernel(symbol) = CRC "
+                                "requires" % binfo["nvr"])
     else:
         raise koji.GenericError("kabi.check: give kernel= or tag= for a kmod build")
     lists = _call(stablelists_of, view, kbuild, view.path)
