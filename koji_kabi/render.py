@@ -237,9 +237,9 @@ def report_text(report: dict) -> str:
         for k in arch["verdicts"]:
             if k["compatible"]:
                 continue
-            problems = [f"{m['symbol']}{' (stable)' if m.get('stable') else ''} "
-                        f"{m['required']}!={m['provided']}"
-                        for m in k["mismatched"]] + [f"{m} missing" for m in k["missing"]]
+            problems = [f"{m} missing" for m in k["missing"]] + [
+                f"{m['symbol']}{' (stable)' if m.get('stable') else ''} "
+                f"{m['required']}!={m['provided']}" for m in k["mismatched"]]
             if k["no_table"]:
                 problems = [f"kernel has no {k['key']} symbols"]
             shown = ", ".join(problems[:3]) + (f" (+{len(problems) - 3})"

@@ -174,9 +174,10 @@ def make_env(rpms: Rpms, tmp: Path, **rule_overrides) -> Env:
     hub.load_plugin(hubmod)
     state.import_rpms(rpms.k1, owner="kojiadmin", task_id=True, tag="el9-kernel")
     for name, paths in rpms.kmods.items():
-        state.import_rpms(paths, owner="alice", tag="kmods9-testing", task_id=True,
+        # kmod-crc is a CG import: its source is on the build only (no build task)
+        state.import_rpms(paths, owner="alice", tag="kmods9-testing",
+                          task_id=None if name == "kmod-crc" else True,
                           source=None if name == "kmod-nosrc" else source_for(name))
-    # a kmod build whose only source is its build task's request (older builds)
     return Env(state, hub, hubmod, load_builder_plugin(builder_conf), tmp,
                hub.client("builder1"))
 
