@@ -214,3 +214,20 @@ def test_broken_builder_config_fails_the_task_clearly(env: Env, pipeline_rpms: R
     with pytest.raises(koji.GenericError, match=r"/nonexistent/rules\.yaml: No such file"):
         env.run(task["id"])
     assert env.state.task_info(task["id"])["state"] == koji.TASK_STATES["FAILED"]
+
+
+def test_holds_back_while_koji_is_loaded(pipeline_rpms: Rpms, tmp_path: Path) -> None:
+    env = make_env(pipeline_rpms, tmp_path,
+                   rebuild={"hold_back_free_tasks": 2, "hold_back_seconds": 0})
+    try:
+        for _ in range(3):  # a queue of waiting tasks in Koji
+            env.state.make_task("sleep", [100], owner="kojiadmin")
+        (task,) = env.kabi_tasks(import_kernel(env, pipeline_rpms.k2))
+        assert env.run(task["id"])["rebuilds_submitted"] == 0
+        report = json.loads(env.hub.client().downloadTaskOutput(task["id"],
+                                                                "kabi-report.json"))
+        assert {r["status"] for r in report["rebuilds"]} == {"deferred"}
+        assert "Koji is loaded" in report["rebuilds"][0]["detail"]
+        assert env.builds_submitted() == []
+    finally:
+        close_env(env)
