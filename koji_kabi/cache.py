@@ -12,9 +12,11 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
-from typing import Optional
+from typing import Any, Optional
 
+from koji_kabi.model import KmodRequirements, SymbolTable, TableKey
 from koji_kabi.packages import Triple
 
 _VERSION = "1"
@@ -33,11 +35,19 @@ class DirCache:
         return os.path.join(self.path, digest[:2], digest[2:])
 
     def get(self, key: str) -> Optional[list[Triple]]:
+        deps = self.load(key)
+        return None if deps is None else [(n, f, v) for n, f, v in deps]
+
+    def put(self, key: str, deps: list[Triple]) -> None:
+        self.store(key, deps)
+
+    def load(self, key: str) -> Any:
+        """The JSON value stored under ``key``, or None."""
         path = self._file(key)
         try:
-            with open(path, encoding="utf-8") as f:
-                stored_key, deps = json.load(f)
-        except (OSError, ValueError):
+            with open(path, "rb") as f:
+                stored_key, value = json.loads(f.read())
+        except (OSError, ValueError, TypeError):
             self.misses += 1
             return None
         if stored_key != key:  # a hash collision or a foreign file: treat as a miss
@@ -46,15 +56,16 @@ class DirCache:
         self.hits += 1
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: pruned last
-        return [(n, f, v) for n, f, v in deps]
+        return value
 
-    def put(self, key: str, deps: list[Triple]) -> None:
+    def store(self, key: str, value: Any) -> None:
+        """Keep a JSON-able value under ``key`` (atomically: readers never see half)."""
         path = self._file(key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump([key, deps], f, separators=(",", ":"))
+                f.write(json.dumps([key, value], separators=(",", ":")))  # C encoder
             os.replace(tmp, path)
         except OSError:
             with contextlib.suppress(OSError):
@@ -87,3 +98,67 @@ class DirCache:
                 total -= size
             except OSError:
                 pass
+
+
+def _pairs(mapping: Any) -> list[Any]:
+    """{symbol: crc} as [names joined by newlines, [crcs]]: loads in a few C calls."""
+    return ["\n".join(mapping), list(mapping.values())]
+
+
+def _mapping(pair: list[Any]) -> dict[str, int]:
+    names, crcs = pair
+    if not names:
+        return {}
+    return dict(zip(map(sys.intern, names.split("\n")), crcs))
+
+
+class ParsedCache:
+    """Parsed per-RPM results (kmod requirements, kernel symbol tables) in a DirCache.
+
+    A warm check then skips parsing the dependencies as well as reading them; parsing
+    dominates it (two million ``kernel(sym) = crc`` requires over 2,000 kmods x 4
+    arches).  Keys are the RPM's content address (see kojiclient.rpm_key); names and
+    labels (N-V-R, source) are the caller's, so an entry is only what the RPM fixes.
+    """
+
+    def __init__(self, store: DirCache) -> None:
+        self.store = store
+
+    def kmod(self, key: str, nvr: str, name: str, source: str) -> Optional[KmodRequirements]:
+        v = self.store.load(key + ":kmod")
+        if v is None:
+            return None
+        try:
+            return KmodRequirements(
+                nvr=nvr, name=name, key=TableKey(v["arch"], v["flavour"]),
+                requires=_mapping(v["requires"]), source=source,
+                ksym_requires=_mapping(v["ksym_requires"]),
+                ksym_provides=_mapping(v["ksym_provides"]),
+                modules=frozenset(map(sys.intern, v["modules"])), license=v["license"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def put_kmod(self, key: str, kmod: KmodRequirements) -> None:
+        self.store.store(key + ":kmod", {
+            "arch": kmod.key.arch, "flavour": kmod.key.flavour,
+            "requires": _pairs(kmod.requires), "ksym_requires": _pairs(kmod.ksym_requires),
+            "ksym_provides": _pairs(kmod.ksym_provides), "modules": sorted(kmod.modules),
+            "license": kmod.license})
+
+    def table(self, key: str, source: str) -> tuple[bool, Optional[SymbolTable]]:
+        """(found, the RPM's kernel symbol table or None if it provides no symbols)."""
+        v = self.store.load(key + ":table")
+        if v is None:
+            return False, None
+        if not v:
+            return True, None
+        try:
+            return True, SymbolTable(TableKey(v["arch"], v["flavour"]), _mapping(v["crcs"]),
+                                     source)
+        except (KeyError, TypeError, ValueError):
+            return False, None
+
+    def put_table(self, key: str, table: Optional[SymbolTable]) -> None:
+        self.store.store(key + ":table", {} if table is None else {
+            "arch": table.key.arch, "flavour": table.key.flavour,
+            "crcs": _pairs(table.crcs)})

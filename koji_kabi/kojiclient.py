@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional, Protocol
 
+from koji_kabi.cache import DirCache, ParsedCache
 from koji_kabi.errors import KabiError
-from koji_kabi.model import Kernel, KmodRequirements
+from koji_kabi.model import Kernel, KmodRequirements, SymbolTable
 from koji_kabi.packages import (
     Triple,
     is_kernel_symbol_rpm,
     kernel_from_parts,
+    kernel_from_tables,
+    kernel_table_from_provides,
     kmod_from_deps,
     relevant_deps,
 )
@@ -88,18 +91,20 @@ def rpm_deps(session: Any, rpms: Sequence[dict], dep_type: Optional[int], batch:
             missing.append(i)
         else:
             out[i] = hit
-    answers = _multicall(session, [("getRPMDeps", (rpms[i]["id"], dep_type)) for i in missing],
-                         batch, "rpm")
-    for i, deps in zip(missing, answers):
-        triples = relevant_deps((d["name"], d["flags"], d["version"]) for d in deps or ()
-                                if dep_type is not None or d["type"] == DEP_REQUIRE)
-        if dep_type is None:
-            triples += [("P:" + n, f, v) for n, f, v in relevant_deps(
-                (d["name"], d["flags"], d["version"]) for d in deps or ()
-                if d["type"] == DEP_PROVIDE)]
-        out[i] = triples
-        if cache is not None:
-            cache.put(rpm_key(rpms[i], dep_type), triples)
+    for start in range(0, len(missing), batch):  # batch by batch: the answers are big
+        chunk = missing[start:start + batch]
+        answers = _multicall(session, [("getRPMDeps", (rpms[i]["id"], dep_type))
+                                       for i in chunk], batch, "rpm")
+        for i, deps in zip(chunk, answers):
+            triples = relevant_deps((d["name"], d["flags"], d["version"]) for d in deps or ()
+                                    if dep_type is not None or d["type"] == DEP_REQUIRE)
+            if dep_type is None:
+                triples += [("P:" + n, f, v) for n, f, v in relevant_deps(
+                    (d["name"], d["flags"], d["version"]) for d in deps or ()
+                    if d["type"] == DEP_PROVIDE)]
+            out[i] = triples
+            if cache is not None:
+                cache.put(rpm_key(rpms[i], dep_type), triples)
     return [o or [] for o in out]
 
 
@@ -130,39 +135,63 @@ DepsOf = Callable[[Sequence[dict], Optional[int]], list[list[Triple]]]
 
 
 def kernel_from_rpms(build: dict, rpms: Sequence[dict], deps_of: DepsOf,
-                     arches: Optional[Iterable[str]] = None) -> Kernel:
-    """A kernel build's symbol tables from the provides of its kernel-symbol RPMs."""
+                     arches: Optional[Iterable[str]] = None,
+                     parsed: Optional[ParsedCache] = None) -> Kernel:
+    """A kernel build's symbol tables from the provides of its kernel-symbol RPMs.
+
+    With ``parsed``, each RPM's table is taken from (and kept in) that cache.
+    """
     arches = set(arches) if arches else None
     chosen = [r for r in rpms if _wanted(r, arches) and is_kernel_symbol_rpm(r["name"])]
     if not chosen:
         raise KabiError(_nvr(build), "not a kernel build: no kernel-core/modules RPMs"
                         + (f" for {', '.join(sorted(arches))}" if arches else ""))
-    deps = deps_of(chosen, DEP_PROVIDE)
-    parts = [(r["name"], r["arch"], d, nvra(r)) for r, d in zip(chosen, deps)]
-    return kernel_from_parts(_nvr(build), parts)
+    if parsed is None:
+        deps = deps_of(chosen, DEP_PROVIDE)
+        parts = [(r["name"], r["arch"], d, nvra(r)) for r, d in zip(chosen, deps)]
+        return kernel_from_parts(_nvr(build), parts)
+    tables: list[Optional[SymbolTable]] = [None] * len(chosen)
+    todo = []
+    for i, r in enumerate(chosen):
+        found, tables[i] = parsed.table(rpm_key(r, DEP_PROVIDE), nvra(r))
+        if not found:
+            todo.append(i)
+    for i, deps in zip(todo, deps_of([chosen[i] for i in todo], DEP_PROVIDE)):
+        r = chosen[i]
+        tables[i] = kernel_table_from_provides(deps, r["arch"], r["name"], nvra(r))
+        parsed.put_table(rpm_key(r, DEP_PROVIDE), tables[i])
+    return kernel_from_tables(_nvr(build), tables)
 
 
 def kmods_from_rpms(builds: Sequence[dict], rpms_by_build: Sequence[Sequence[dict]],
-                    deps_of: DepsOf, arches: Optional[Iterable[str]] = None
+                    deps_of: DepsOf, arches: Optional[Iterable[str]] = None,
+                    parsed: Optional[ParsedCache] = None
                     ) -> list[tuple[dict, KmodRequirements]]:
     """Each kmod package (per arch) of the given builds, with the build it came from.
 
     Packages of those builds without ``kernel()`` requires (userspace tools,
-    ``-common``) are passed over.
+    ``-common``) are passed over.  With ``parsed``, each RPM's requirements are taken
+    from (and kept in) that cache: a warm check reads and parses no dependencies.
     """
     arches = set(arches) if arches else None
     chosen: list[tuple[dict, dict]] = []
     for build, rpms in zip(builds, rpms_by_build):
         chosen.extend((build, r) for r in rpms or () if _wanted(r, arches))
-    both = deps_of([r for _b, r in chosen], None)
-    out = []
-    for (build, rpm), deps in zip(chosen, both):
+    kmods: list[Optional[KmodRequirements]] = [None] * len(chosen)
+    if parsed is not None:
+        for i, (build, rpm) in enumerate(chosen):
+            kmods[i] = parsed.kmod(rpm_key(rpm, None), _nvr(build), rpm["name"], nvra(rpm))
+    todo = [i for i, k in enumerate(kmods) if k is None]
+    both = deps_of([chosen[i][1] for i in todo], None) if todo else []
+    for i, deps in zip(todo, both):
+        build, rpm = chosen[i]
         req, prov = split_deps(deps)
-        kmod = kmod_from_deps(nvr=_nvr(build), name=rpm["name"], arch=rpm["arch"],
-                              provides=prov, requires=req, source=nvra(rpm))
-        if kmod.is_kmod:
-            out.append((build, kmod))
-    return out
+        kmods[i] = kmod = kmod_from_deps(nvr=_nvr(build), name=rpm["name"], arch=rpm["arch"],
+                                         provides=prov, requires=req, source=nvra(rpm))
+        if parsed is not None:
+            parsed.put_kmod(rpm_key(rpm, None), kmod)
+    return [(build, kmod) for (build, _rpm), kmod in zip(chosen, kmods)
+            if kmod is not None and kmod.is_kmod]
 
 
 def latest_builds(session: Any, tags: Sequence[str], event: Optional[int] = None,
@@ -174,8 +203,8 @@ def latest_builds(session: Any, tags: Sequence[str], event: Optional[int] = None
 
 def deps_from_header(hdr: Any, dep_type: Optional[int]) -> list[Triple]:
     """The :func:`rpm_deps` answer for one RPM, from its header (``RpmHeader``)."""
-    req = relevant_deps((d.name, d.flags, d.version) for d in hdr.requires)
-    prov = relevant_deps((d.name, d.flags, d.version) for d in hdr.provides)
+    req = relevant_deps(hdr.requires)  # RpmDeps are (name, flags, version) tuples
+    prov = relevant_deps(hdr.provides)
     if dep_type == DEP_PROVIDE:
         return prov
     if dep_type == DEP_REQUIRE:
@@ -197,21 +226,72 @@ class KojiView(Protocol):
 
 
 class SessionView:
-    """A :class:`KojiView` over ``koji.ClientSession``: standard calls, multicall batches."""
+    """A :class:`KojiView` over ``koji.ClientSession``: standard calls, multicall batches.
+
+    With ``topurl`` (Koji's files URL), deps come from the RPM headers themselves, read
+    with ranged HTTP GETs (:mod:`koji_kabi.remote`) instead of ``getRPMDeps``: the hub
+    then answers only small metadata calls.  The cache is consulted first either way.
+    """
 
     def __init__(self, session: Any, cache: Optional[DepsCache] = None,
-                 batch: int = BATCH) -> None:
+                 batch: int = BATCH, topurl: Optional[str] = None) -> None:
         self.session, self.cache, self.batch = session, cache, batch
+        #: parsed kmod requirements and kernel tables, next to the deps (a DirCache)
+        self.parsed = ParsedCache(cache) if isinstance(cache, DirCache) else None
+        self.topurl = topurl.rstrip("/") if topurl else None
+        self.fetcher: Any = None  # a remote.HeaderFetcher, made on first use
+        self._builds: dict[int, dict] = {}  # build dicts seen, for download paths
 
     def build(self, ref: Any) -> Optional[dict]:
-        return self.session.getBuild(ref)
+        return self.seen([self.session.getBuild(ref)])[0]
 
     def rpms(self, build_ids: Sequence[int]) -> list[list[dict]]:
         return build_rpms(self.session, build_ids, self.batch)
 
     def latest(self, tags: Sequence[str], package: Optional[str] = None,
                event: Optional[int] = None) -> list[list[dict]]:
-        return latest_builds(self.session, tags, event, package, self.batch)
+        return [self.seen(b) for b in latest_builds(self.session, tags, event, package,
+                                                    self.batch)]
 
     def deps(self, rpms: Sequence[dict], dep_type: Optional[int]) -> list[list[Triple]]:
-        return rpm_deps(self.session, rpms, dep_type, self.batch, self.cache)
+        if not self.topurl:
+            return rpm_deps(self.session, rpms, dep_type, self.batch, self.cache)
+        return self._deps_over_http(rpms, dep_type)
+
+    def seen(self, builds: Any) -> Any:
+        """Remember build dicts got elsewhere: their RPMs' download paths need them."""
+        for b in builds or ():
+            if b and self.topurl:
+                self._builds.setdefault(b["id"], b)
+        return builds
+
+    def rpm_url(self, rpm: dict) -> str:
+        """``<topurl>/packages/<name>/<version>/<release>/<arch>/<nvra>.rpm``."""
+        import koji
+
+        pathinfo = koji.PathInfo(topdir=self.topurl)
+        return pathinfo.build(self._builds[rpm["build_id"]]) + "/" + pathinfo.rpm(rpm)
+
+    def _deps_over_http(self, rpms: Sequence[dict], dep_type: Optional[int]
+                        ) -> list[list[Triple]]:
+        from koji_kabi.remote import HeaderFetcher
+
+        out: list[Optional[list[Triple]]] = [None] * len(rpms)
+        missing = []
+        for i, rpm in enumerate(rpms):
+            hit = self.cache.get(rpm_key(rpm, dep_type)) if self.cache is not None else None
+            if hit is None:
+                missing.append(i)
+            else:
+                out[i] = hit
+        unknown = sorted({rpms[i]["build_id"] for i in missing} - set(self._builds))
+        for build in get_builds(self.session, unknown, self.batch):
+            self._builds[build["id"]] = build
+        if self.fetcher is None:
+            self.fetcher = HeaderFetcher()
+        headers = self.fetcher.headers([self.rpm_url(rpms[i]) for i in missing])
+        for i, hdr in zip(missing, headers):
+            out[i] = deps_from_header(hdr, dep_type)
+            if self.cache is not None:
+                self.cache.put(rpm_key(rpms[i], dep_type), out[i])
+        return [o or [] for o in out]

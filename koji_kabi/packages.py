@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable
+from itertools import compress, repeat
+from operator import itemgetter
 from typing import Optional
 
 from koji_kabi.deps import KernelDep, parse_dep
@@ -31,6 +33,8 @@ _KERNEL_SUBPACKAGE = re.compile(
 )
 _KVER_DIR = re.compile(r"^/lib/modules/([^/]+)/")
 _RT_KVER = re.compile(r"\.rt\d")
+_CANONICAL_NAME = re.compile(r"^kernel\(([!-'*-~]+)\)$", re.M)
+_CANONICAL_CRC = re.compile(r"^0x[0-9a-fA-F]{1,16}$", re.M)
 
 Triple = tuple[str, int, str]
 
@@ -63,12 +67,85 @@ def kernel_deps(triples: Iterable[Triple]) -> list[KernelDep]:
     return out
 
 
+def split_canonical(triples: Iterable[Triple]) -> tuple[list[tuple[str, int]], list[Triple]]:
+    """(symbol, CRC) of the ``kernel(sym) = 0x<hex>`` deps, and the other triples.
+
+    That one spelling is nearly every dependency of kernels and kmods (30,000 per kernel
+    RPM, millions over a kmod tag), so it skips :func:`parse_dep`: the whole list is
+    checked with a few string operations done in C, and only a list that fails them is
+    walked dep by dep.  What it accepts, ``parse_dep`` parses to the same symbol and CRC.
+    """
+    triples = list(triples)
+    if not triples:
+        return [], []
+    starts = list(map(str.startswith, map(itemgetter(0), triples), repeat("kernel(")))
+    if all(starts):
+        candidates, other = triples, []
+    else:
+        candidates = list(compress(triples, starts))
+        other = [t for t, k in zip(triples, starts) if not k]
+    fast = _bulk_canonical(candidates)
+    if fast is not None:
+        return fast, other
+    fast, slow = _each_canonical(candidates)
+    return fast, other + slow
+
+
+def _bulk_canonical(triples: list[Triple]) -> Optional[list[tuple[str, int]]]:
+    """All of ``triples`` (names starting ``kernel(``) parsed at once, or None.
+
+    One regex pass per column: every name a whole line ``kernel(<printable ASCII, no
+    space or parens>)``, every version ``0x`` + 1-16 hex digits, flags exactly ``=``.
+    """
+    if not triples:
+        return []
+    names, flags, versions = zip(*triples)
+    n = len(names)
+    if any((f & 14) != 8 for f in set(flags)):
+        return None
+    joined, vjoined = "\n".join(names), "\n".join(versions)
+    if joined.count("\n") != n - 1 or vjoined.count("\n") != n - 1:  # no newline inside
+        return None
+    inners = _CANONICAL_NAME.findall(joined)
+    if len(inners) != n or len(_CANONICAL_CRC.findall(vjoined)) != n:
+        return None
+    return list(zip(map(sys.intern, inners), map(int, versions, repeat(16))))
+
+
+def _each_canonical(triples: list[Triple]) -> tuple[list[tuple[str, int]], list[Triple]]:
+    """:func:`split_canonical` dep by dep, for lists the bulk check refuses."""
+    fast: list[tuple[str, int]] = []
+    slow: list[Triple] = []
+    intern = sys.intern
+    for triple in triples:
+        name, flags, version = triple
+        if (flags & 14) == 8 and name[:7] == "kernel(" and name[-1:] == ")" \
+                and version[:2] == "0x" and 2 < len(version) <= 18 and version.isalnum() \
+                and version.isascii():
+            inner = name[7:-1]
+            if inner and inner.isprintable() and "(" not in inner and ")" not in inner \
+                    and " " not in inner:
+                try:
+                    fast.append((intern(inner), int(version, 16)))
+                    continue
+                except ValueError:  # "0x0x12": parse_crc's own reading applies
+                    pass
+        slow.append(triple)
+    return fast, slow
+
+
 def kernel_table_from_provides(
     provides: Iterable[Triple], arch: str, package: str, source: str
 ) -> Optional[SymbolTable]:
     """The ``kernel(sym)`` provides of one kernel package, or None if it provides none."""
     crcs: dict[str, int] = {}
     flavour = kernel_flavour(package)
+    provides = list(provides)
+    fast, slow = split_canonical(provides)
+    rest = kernel_deps(slow)
+    if not any(dep.is_kernel_symbol for dep in rest):  # else keep the order-exact loop
+        crcs = dict(fast)
+        provides = ()
     for dep in kernel_deps(provides):
         if not dep.is_kernel_symbol:
             continue
@@ -107,7 +184,13 @@ def kmod_from_deps(
     kernel_req: dict[str, int] = {}
     ksym_req: dict[str, int] = {}
     suse_flavour: Optional[str] = None
-    for dep in kernel_deps(requires):
+    fast, slow = split_canonical(requires)
+    rest = kernel_deps(slow)
+    if any(dep.is_kernel_symbol for dep in rest):
+        rest = kernel_deps(requires)  # other kernel-symbol spellings: the order-exact loop
+    else:
+        kernel_req = dict(fast)
+    for dep in rest:
         if dep.is_kernel_symbol:
             if dep.flavour is not None:
                 suse_flavour = dep.flavour
@@ -187,19 +270,26 @@ def is_kernel_symbol_rpm(name: str) -> bool:
 
 def relevant_deps(triples: Iterable[Triple]) -> list[Triple]:
     """Only the dependencies kABI checks read: what caches keep per RPM."""
-    return [t for t in triples if t[0].startswith(_RELEVANT_PREFIXES)]
+    triples = triples if isinstance(triples, (list, tuple)) else list(triples)
+    return list(compress(triples, map(str.startswith, map(itemgetter(0), triples),
+                                      repeat(_RELEVANT_PREFIXES))))  # in C: 30,000 a kernel
 
 
 def kernel_from_parts(nvr: str, parts: Iterable[tuple[str, str, list[Triple], str]]) -> Kernel:
     """A kernel build from its RPMs' (name, arch, provides, source): one table per key."""
 
+    return kernel_from_tables(nvr, [kernel_table_from_provides(provides, arch, name, source)
+                                    for name, arch, provides, source in parts])
+
+
+def kernel_from_tables(nvr: str, tables: Iterable[Optional[SymbolTable]]) -> Kernel:
+    """A kernel build from its RPMs' tables (None: an RPM without kernel symbols)."""
     by_key: dict[TableKey, list[SymbolTable]] = {}
     sources = []
-    for name, arch, provides, source in parts:
-        table = kernel_table_from_provides(provides, arch, name, source)
+    for table in tables:
         if table is not None:
             by_key.setdefault(table.key, []).append(table)
-            sources.append(source)
+            sources.append(table.source)
     if not by_key:
         raise KabiError(nvr, "not a kernel build: no RPM provides kernel(symbol) = CRC")
     return Kernel(nvr, {k: merge_tables(k, v) for k, v in by_key.items()}, tuple(sources))

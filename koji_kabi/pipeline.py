@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -73,10 +74,16 @@ class Context:
     fetch: Optional[FetchRpm] = None  # makes an RPM readable here (for the stablelists)
     batch: int = BATCH
     notes: list[str] = field(default_factory=list)
+    topurl: Optional[str] = None  # read RPM headers from Koji's files URL, not getRPMDeps
+    _view: Optional[SessionView] = field(default=None, repr=False)
 
     @property
     def view(self) -> SessionView:
-        return SessionView(self.session, self.cache, self.batch)
+        """One view per task, so what it learnt (build paths, HTTP connections) is reused."""
+        if self._view is None:
+            self._view = SessionView(self.session, self.cache, self.batch, self.topurl)
+        self._view.batch = self.batch
+        return self._view
 
     def note(self, message: str) -> None:
         log.info(message)
@@ -147,7 +154,14 @@ def previous_build(ctx: Context, build: dict, watch: Watch,
 
 
 def recorded_sources(ctx: Context, builds: list[dict]) -> dict[int, Optional[str]]:
-    """The SCM URL each build was built from: ``build.source``, else its task's request."""
+    """The SCM URL each build was built from: ``build.source``, else its task's request.
+
+    Tag listings (``getLatestBuilds``) carry no ``source``: those builds are read in full.
+    """
+    partial = [b["id"] for b in builds if "source" not in b]
+    if partial:
+        full = {b["id"]: b for b in get_builds(ctx.session, partial, ctx.batch)}
+        builds = [full.get(b["id"], b) for b in builds]
     out = {b["id"]: b.get("source") for b in builds}
     need = [b for b in builds if not out[b["id"]] and b.get("task_id")]
     if need:
@@ -178,10 +192,32 @@ def kernel_stablelists(view: SessionView, build: dict, fetch: Optional[FetchRpm]
         return {}
 
 
+class RpmsOnce:
+    """A view that lists each build's RPMs once, however many arches ask.
+
+    The per-arch checks all need the RPM lists of the same kmod builds; asking once keeps
+    hub round trips at kmods / batch instead of kmods x arches / batch.  Only for builds
+    whose RPM set is final (complete kmods, a settled kernel).
+    """
+
+    def __init__(self, view: SessionView) -> None:
+        self.view = view
+        self._rpms: dict[int, list[dict]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.view, name)
+
+    def rpms(self, build_ids: Sequence[int]) -> list[list[dict]]:
+        missing = [b for b in dict.fromkeys(build_ids) if b not in self._rpms]
+        if missing:
+            self._rpms.update(zip(missing, self.view.rpms(missing)))
+        return [self._rpms[b] for b in build_ids]
+
+
 def check_arch_job(view: SessionView, job: dict, fetch: Optional[FetchRpm] = None) -> dict:
     """One arch of a check, from build ids: what a fan-out subtask runs and returns."""
     ids = [job["build_id"]] + ([job["previous_id"]] if job["previous_id"] else [])
-    builds = get_builds(view.session, ids + list(job["kmod_build_ids"]), view.batch)
+    builds = view.seen(get_builds(view.session, ids + list(job["kmod_build_ids"]), view.batch))
     kernel, previous = builds[0], (builds[1] if job["previous_id"] else None)
     kmods = [dict(b, kabi_tag=t) for b, t in zip(builds[len(ids):], job["kmod_tags"])]
     lists = kernel_stablelists(view, kernel, fetch)
@@ -271,7 +307,8 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
         per_arch = ctx.fanout(jobs)
     else:
         lists = kernel_stablelists(ctx.view, build, ctx.fetch, ctx.notes)
-        per_arch = [dict(check_kernel_build(ctx.view, build, previous, kmods, [a], lists),
+        view = RpmsOnce(ctx.view)
+        per_arch = [dict(check_kernel_build(view, build, previous, kmods, [a], lists),
                          arch=a) for a in arches]
     by_build: dict[int, list[dict]] = {}
     for arch_result in per_arch:

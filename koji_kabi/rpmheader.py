@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
+from itertools import repeat
 from typing import BinaryIO, Callable, NamedTuple, Optional
 
 from koji_kabi.errors import KabiError
@@ -92,15 +93,21 @@ def _section(read: Callable[[int], bytes], source: str, what: str) -> tuple[byte
 
 def read_header_blob(stream: BinaryIO, source: str) -> tuple[bytes, int]:
     """Return (main header blob, end offset) reading nothing past the header."""
-    lead = stream.read(LEAD_SIZE)
+    return read_header_blob_from(stream.read, source)
+
+
+def read_header_blob_from(read: Callable[[int], bytes], source: str) -> tuple[bytes, int]:
+    """:func:`read_header_blob` over any ``read(n)``: each call asks for exactly the bytes
+    the next structure needs, so an HTTP reader can fetch just those (koji_kabi.remote)."""
+    lead = read(LEAD_SIZE)
     if len(lead) < 4 or lead[:4] != RPM_MAGIC:
         raise KabiError(source, "not an RPM file (no RPM lead magic)")
     if len(lead) != LEAD_SIZE:
         raise KabiError(source, "truncated RPM: file ends inside the lead")
-    _, sig_size = _section(stream.read, source, "signature header")
+    _, sig_size = _section(read, source, "signature header")
     pad = (8 - sig_size % 8) % 8
-    _read_exact(stream.read, pad, source, "signature header")
-    blob, hdr_size = _section(stream.read, source, "header")
+    _read_exact(read, pad, source, "signature header")
+    blob, hdr_size = _section(read, source, "header")
     return blob, LEAD_SIZE + sig_size + pad + hdr_size
 
 
@@ -108,7 +115,8 @@ def _deps(hdr, names_tag: int, flags_tag: int, versions_tag: int) -> tuple[RpmDe
     names = hdr[names_tag] or []
     flags = hdr[flags_tag] or []
     versions = hdr[versions_tag] or []
-    return tuple(map(RpmDep, names, flags, versions))
+    # tuple.__new__ makes the same RpmDep as RpmDep(...), without a Python-level call
+    return tuple(map(tuple.__new__, repeat(RpmDep), zip(names, flags, versions)))
 
 
 def _text(value) -> str:

@@ -41,7 +41,10 @@ def _from_section(cls: Any, parser: configparser.RawConfigParser, section: str,
     missing = [f.name for f in fields(cls) if f.name not in values and f.default is MISSING]
     if missing:
         raise KabiError(source, f"[{section}] {missing[0]}: required")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as exc:  # a value the dataclass itself refuses
+        raise KabiError(source, f"[{section}] {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,11 @@ class BuilderSettings:
     poll: float = 10.0
     fanout_min_kmods: int = 300
     batch: int = 100
+    deps_source: str = "topurl"  # topurl: ranged reads of RPM headers; hub: getRPMDeps
+
+    def __post_init__(self) -> None:
+        if self.deps_source not in ("hub", "topurl"):
+            raise ValueError(f"deps_source: must be hub or topurl, not {self.deps_source!r}")
 
 
 def read_settings(cls: Any, parser: configparser.RawConfigParser, source: str,

@@ -43,6 +43,13 @@ def _cache(settings):
         return None  # no cache is slower, never wrong
 
 
+def _topurl(handler, settings):
+    """Koji's files URL when headers are to be read over HTTP (kojid.conf ``topurl``)."""
+    if settings.deps_source != "topurl":
+        return None
+    return getattr(handler.options, "topurl", None) or None
+
+
 def _fetch(handler, build, rpm):
     relpath = os.path.join(koji.pathinfo.build(build), koji.pathinfo.rpm(rpm))
     relpath = os.path.relpath(relpath, koji.pathinfo.topdir)
@@ -64,11 +71,12 @@ class KabiCheckTask(BaseTaskHandler):
         try:
             options = CheckOptions.from_dict(dict(defaults, **(opts or {})))
             ctx = Context(self.session, rules, self.id, cache=_cache(settings),
-                          fanout=self._fanout, fetch=self._fetch)
+                          fanout=self._fanout, fetch=self._fetch,
+                          topurl=_topurl(self, settings))
             report = run_check(ctx, build_id, options)
         except KabiError as exc:
             raise koji.GenericError(str(exc)) from None
-        for name, text in (("kabi-report.json", json.dumps(report, indent=1, sort_keys=True)),
+        for name, text in (("kabi-report.json", json.dumps(report, sort_keys=True)),
                            ("kabi-report.txt", report_text(report) + "\n")):
             path = os.path.join(self.workdir, name)
             with open(path, "w", encoding="utf-8") as f:
@@ -101,7 +109,7 @@ class KabiCheckArchTask(BaseTaskHandler):
         settings, _rules = _config()
         try:
             return check_arch_job(SessionView(self.session, _cache(settings),
-                                              settings.batch), job,
+                                              settings.batch, _topurl(self, settings)), job,
                                   lambda build, rpm: _fetch(self, build, rpm))
         except KabiError as exc:
             raise koji.GenericError(str(exc)) from None

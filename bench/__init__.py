@@ -1,0 +1,1 @@
+"""The koji-kabi benchmark: corpus generator (corpus.py) and scenarios (run.py)."""
