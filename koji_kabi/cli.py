@@ -108,6 +108,11 @@ def cmd_series(args: argparse.Namespace) -> int:
     kmods = _kmods(args.kmods, args.arch) if args.kmods else []
     reports = series(kernels, kmods, load_stablelists(args.stablelist), args.top)
     text = "\n\n".join(series_text(r, args.symbol) for r in reports)
+    partial = sorted({k for kernel in kernels for k in kernel.tables}
+                     - {r.key for r in reports})
+    if partial:
+        text += "\n\nnot in every kernel of the series, so not analysed: " + \
+            ", ".join(map(str, partial))
     if args.json:
         result = [{"report": r, "crc_history": {s: r.crc_history(s) for s in args.symbol}}
                   for r in reports]

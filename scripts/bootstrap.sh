@@ -56,9 +56,14 @@ stamp_src=$(cat setup.py requirements-test.txt scripts/bootstrap.sh | sha256sum 
 stamp=".venv/.koji-kabi-$stamp_src-$want_test"
 if [ ! -e "$stamp" ]; then
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e .
-    [ $want_test = 1 ] && .venv/bin/python -m pip install -q -r requirements-test.txt
+    log=.venv/bootstrap.log
+    {
+        .venv/bin/python -m pip install -q --upgrade pip &&
+        .venv/bin/python -m pip install -q -e . &&
+        if [ $want_test = 1 ]; then
+            .venv/bin/python -m pip install -q -r requirements-test.txt
+        fi
+    } >"$log" 2>&1 || { cat "$log" >&2; echo "bootstrap: pip install failed (log: $log)" >&2; exit 2; }
     rm -f .venv/.koji-kabi-*
     touch "$stamp"
 fi
