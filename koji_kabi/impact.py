@@ -42,10 +42,6 @@ class ConsumerIndex:
     def consumers(self, arch: str, symbol: str) -> list[KmodRequirements]:
         return [self.kmods[i] for i in self._by_arch.get(arch, {}).get(symbol, ())]
 
-    def consumer_counts(self, arch: str) -> dict[str, int]:
-        """How many kmods consume each symbol on ``arch`` (the most-consumed list)."""
-        return {s: len(ids) for s, ids in self._by_arch.get(arch, {}).items()}
-
     def impact(self, d: Delta, new_kernel: Kernel | None = None) -> Impact:
         """Kmods consuming a symbol the delta broke; only kmods whose table is ``d.key``."""
         index = self._by_arch.get(d.key.arch, {})

@@ -398,11 +398,6 @@ def load_stablelists(paths: Iterable[str]) -> dict[str, Stablelist]:
     return lists
 
 
-def read_text_lines(path: str) -> list[str]:
-    """Lines of a (possibly compressed) text file."""
-    return _text_lines(read_content(path))
-
-
 __all__ = [
     "Loaded",
     "kernel_from_file",

@@ -6,7 +6,6 @@ interned, so tables of 30,000 symbols for many kernels stay small in memory.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -29,11 +28,6 @@ UNKNOWN_ARCH = "unknown"
 def normalize_arch(arch: str) -> str:
     """RPM's name for an arch (``amd64`` → ``x86_64``), so Debian and RPM inputs meet."""
     return ARCH_ALIASES.get(arch, arch)
-
-
-def intern_crcs(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
-    """A name → CRC dict with interned names (tables of many kernels share the strings)."""
-    return {sys.intern(name): crc for name, crc in pairs}
 
 
 @dataclass(frozen=True, order=True)

@@ -30,7 +30,6 @@ from koji_kabi.rules import Rules, Watch
 log = logging.getLogger("koji_kabi.pipeline")
 
 TASK_FREE = 0
-OPEN_STATES = [0, 1, 4]  # FREE, OPEN, ASSIGNED
 
 
 @dataclass(frozen=True)
