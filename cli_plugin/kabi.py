@@ -115,8 +115,7 @@ def _check_kernel(session, view, rules, build, opts):
     if opts.kernel:
         raise KabiError(build["nvr"], "a kernel build: --kernel is for kmod builds "
                         "(compare kernels with --against)")
-    watch = rules.watch_for_tag(opts.tag) if opts.tag else \
-        (rules.watches_for(build["name"]) or (None,))[0]
+    watch = rules.watch_for_kernel(build["name"], opts.tag)
     kernel_tag = opts.tag or (watch.kernel_tag if watch else None)
     if opts.against:
         previous = get_build(view, _ref(opts.against))

@@ -35,13 +35,13 @@ def get_build(view: KojiView, ref: Any) -> dict:
 
 def kernel_of(view: KojiView, build: dict, arches: Optional[Iterable[str]] = None) -> Kernel:
     return kernel_from_rpms(build, view.rpms([build["id"]])[0], view.deps, arches,
-                            getattr(view, "parsed", None))
+                            view.parsed)
 
 
 def kmods_of(view: KojiView, builds: Sequence[dict], arches: Optional[Iterable[str]] = None
              ) -> list[tuple[dict, KmodRequirements]]:
     return kmods_from_rpms(builds, view.rpms([b["id"] for b in builds]), view.deps, arches,
-                           getattr(view, "parsed", None))
+                           view.parsed)
 
 
 def previous_kernel(view: KojiView, build: dict, kernel_tag: str) -> Optional[dict]:

@@ -215,6 +215,9 @@ def deps_from_header(hdr: Any, dep_type: Optional[int]) -> list[Triple]:
 class KojiView(Protocol):
     """What the checks need from Koji, whoever answers: a client session or the hub."""
 
+    #: parsed per-RPM results kept across tasks, or None
+    parsed: Optional[ParsedCache]
+
     def build(self, ref: Any) -> Optional[dict]: ...
 
     def rpms(self, build_ids: Sequence[int]) -> list[list[dict]]: ...

@@ -81,7 +81,6 @@ class Context:
         """One view per task, so what it learnt (build paths, HTTP connections) is reused."""
         if self._view is None:
             self._view = SessionView(self.session, self.cache, self.batch, self.topurl)
-        self._view.batch = self.batch
         return self._view
 
     def note(self, message: str) -> None:
@@ -283,11 +282,11 @@ def _status(r: RebuildRequest, status: str, detail: str, task_id: Optional[int] 
 def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     """The whole check; returns the report (JSON-able, CRCs as ``0x`` strings)."""
     started = ctx.clock()
+    ctx.batch = opts.batch
     build = get_build(ctx.view, build_ref)
     if build["package_name"] not in ctx.rules.kernel_packages:
         raise KabiError(build["nvr"], f"{build['package_name']} is not a watched kernel "
                         "package (rules: kernel_packages)")
-    ctx.batch = opts.batch
     rpms = settle(ctx, build, opts)
     arches = sorted({r["arch"] for r in rpms if r["arch"] not in ("src", "noarch")
                      and is_kernel_symbol_rpm(r["name"])})

@@ -108,6 +108,8 @@ class HubView:
     payload), parsed once per RPM and kept in a per-process LRU.
     """
 
+    parsed = None  # no per-RPM parse cache on the hub: the header LRU serves it
+
     def build(self, ref):
         return kojihub.get_build(ref)
 
@@ -219,8 +221,7 @@ def check(build, kernel=None, tag=None, arches=None):
     binfo = _call(get_build, view, build)
     arches = _arches(arches)
     if binfo["name"] in RULES.kernel_packages:
-        watch = RULES.watch_for_tag(tag) if tag else (RULES.watches_for(binfo["name"]) or
-                                                      (None,))[0]
+        watch = RULES.watch_for_kernel(binfo["name"], tag)
         previous = _call(get_build, view, kernel) if kernel else None
         if previous is None and watch is not None:
             previous = previous_kernel(view, binfo, watch.kernel_tag)
