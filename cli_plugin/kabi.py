@@ -27,9 +27,10 @@ from koji_kabi.checks import (
     kmods_of,
     previous_kernel,
     reference_kernel,
+    watch_of,
 )
 from koji_kabi.delta import delta_kernels
-from koji_kabi.errors import KabiError
+from koji_kabi.errors import KabiError, fault_message
 from koji_kabi.inputs import load_stablelists
 from koji_kabi.kojiclient import SessionView
 from koji_kabi.render import delta_text, dumps, verdict_text, verdicts_text
@@ -115,7 +116,7 @@ def _check_kernel(session, view, rules, build, opts):
     if opts.kernel:
         raise KabiError(build["nvr"], "a kernel build: --kernel is for kmod builds "
                         "(compare kernels with --against)")
-    watch = rules.watch_for_kernel(build["name"], opts.tag)
+    watch = watch_of(view, rules, build, opts.tag)
     kernel_tag = opts.tag or (watch.kernel_tag if watch else None)
     if opts.against:
         previous = get_build(view, _ref(opts.against))
@@ -183,7 +184,7 @@ def anon_handle_kabi_check(goptions, session, args):
             return _check_kernel(session, view, rules, build, opts)
         return _check_kmod(session, view, rules, build, opts)
     except (KabiError, koji.GenericError) as exc:
-        _fail(str(exc).strip())
+        _fail(fault_message(exc))
 
 
 @export_cli
@@ -205,7 +206,7 @@ def anon_handle_kabi_delta(goptions, session, args):
         old = kernel_of(view, old_b, {k.arch for k in new.tables})
         kd = delta_kernels(old, new, lists)
     except (KabiError, koji.GenericError) as exc:
-        _fail(str(exc).strip())
+        _fail(fault_message(exc))
     print(dumps(kd) if opts.json else delta_text(kd, opts.summary))
     return EXIT_INCOMPATIBLE if kd.breaking else EXIT_OK
 
@@ -236,7 +237,7 @@ def handle_kabi_rebuild(goptions, session, args):
     except koji.GenericError as exc:
         if "Invalid method" in str(exc):
             _fail("this hub has no koji-kabi hub plugin (kabi.rebuild is unknown)")
-        _fail(str(exc).strip())
+        _fail(fault_message(exc))
     if not opts.quiet:
         print("Created task: %d" % task_id)
         print("Task info: %s/taskinfo?taskID=%s" % (goptions.weburl, task_id))

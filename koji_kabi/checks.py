@@ -16,7 +16,7 @@ from koji_kabi.kojiclient import KojiView, kernel_from_rpms, kmods_from_rpms
 from koji_kabi.model import Kernel, KmodRequirements, Stablelist
 from koji_kabi.rebuild import fingerprint
 from koji_kabi.render import crc
-from koji_kabi.rules import Rules
+from koji_kabi.rules import Rules, Watch
 from koji_kabi.stablelist import read_stablelist_rpm
 from koji_kabi.verdict import ksym_providers, verdict
 
@@ -51,6 +51,19 @@ def previous_kernel(view: KojiView, build: dict, kernel_tag: str) -> Optional[di
                          build.get("creation_event_id"))[0]
     others = [b for b in latest if b["id"] != build["id"]]
     return others[0] if others else None
+
+
+def watch_of(view: KojiView, rules: Rules, build: dict,
+             tag: Optional[str] = None) -> Optional[Watch]:
+    """The rules entry for a kernel build: the named kernel tag's, else the one of its
+    package's entries whose kernel tag holds the build, else the package's first."""
+    if tag:
+        return rules.watch_for_tag(tag)
+    watches = rules.watches_for(build.get("package_name", build.get("name")))
+    if len(watches) > 1:
+        tags = set(view.build_tags(build["id"]))
+        return next((w for w in watches if w.kernel_tag in tags), watches[0])
+    return watches[0] if watches else None
 
 
 def kmod_builds_in(view: KojiView, tags: Sequence[str]) -> list[dict]:

@@ -14,3 +14,24 @@ class KabiError(Exception):
         super().__init__(f"{source}: {problem}")
         self.source = source
         self.problem = problem
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def fault_message(exc: BaseException) -> str:
+    """The message of a hub fault, as one line.
+
+    A hub with ``KojiDebug = On`` puts the whole traceback (and, with ``KojiTraceback =
+    extended``, every frame's locals) into the fault string; a person needs its last
+    line, the exception's own message.
+    """
+    text = str(exc).strip()
+    if _TRACEBACK not in text:
+        return " ".join(text.split()) if "\n" in text else text
+    body = text.split("Locals by frame", 1)[0].rstrip().splitlines()
+    last = body[-1].strip() if body else text
+    name, sep, message = last.partition(": ")
+    if sep and name.replace(".", "").replace("_", "").isalnum():
+        return message.strip()
+    return last

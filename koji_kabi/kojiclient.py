@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional, Protocol
 
 from koji_kabi.cache import DirCache, ParsedCache
-from koji_kabi.errors import KabiError
+from koji_kabi.errors import KabiError, fault_message
 from koji_kabi.model import Kernel, KmodRequirements, SymbolTable
 from koji_kabi.packages import (
     Triple,
@@ -24,6 +24,7 @@ from koji_kabi.packages import (
 )
 
 DEP_REQUIRE, DEP_PROVIDE = 0, 1  # koji.DEP_REQUIRE / koji.DEP_PROVIDE
+TASK_FREE = 0  # koji.TASK_STATES["FREE"]
 BATCH = 100
 
 
@@ -58,7 +59,8 @@ def _multicall(session: Any, calls: Sequence[tuple[str, tuple]], batch: int,
             try:
                 results.append(call.result)
             except koji.GenericError as exc:
-                raise KabiError(f"{what} {args[0]}", f"hub call {name} failed: {exc}") from None
+                raise KabiError(f"{what} {args[0]}",
+                                f"hub call {name} failed: {fault_message(exc)}") from None
     return results
 
 
@@ -213,12 +215,28 @@ def deps_from_header(hdr: Any, dep_type: Optional[int]) -> list[Triple]:
 
 
 class KojiView(Protocol):
-    """What the checks need from Koji, whoever answers: a client session or the hub."""
+    """What the checks and the ``kabiCheck`` pipeline read from Koji, whoever answers.
+
+    A client session (:class:`SessionView`), the hub itself (``kabi_hub.HubView``, which
+    answers the reads of :mod:`koji_kabi.checks`) or, in unit tests, an in-memory fake.
+    """
 
     #: parsed per-RPM results kept across tasks, or None
     parsed: Optional[ParsedCache]
 
     def build(self, ref: Any) -> Optional[dict]: ...
+
+    def builds(self, refs: Sequence[Any]) -> list[dict]:
+        """Full build dicts (with ``source``), in order; an unknown one is a KabiError."""
+        ...
+
+    def build_tags(self, build_id: int) -> list[str]:
+        """Names of the tags the build is in now."""
+        ...
+
+    def task_requests(self, task_ids: Sequence[int]) -> list[Optional[list]]:
+        """Each task's request (its parameters); None for a task that cannot be read."""
+        ...
 
     def rpms(self, build_ids: Sequence[int]) -> list[list[dict]]: ...
 
@@ -228,8 +246,29 @@ class KojiView(Protocol):
     def deps(self, rpms: Sequence[dict], dep_type: Optional[int]) -> list[list[Triple]]: ...
 
 
+class TaskHost(Protocol):
+    """What the ``kabiCheck`` task does on the hub as its host: the only writes it makes."""
+
+    def free_tasks(self) -> int:
+        """How many tasks wait FREE in Koji (to hold rebuilds back while it is loaded)."""
+        ...
+
+    def claim_rebuilds(self, task_id: Optional[int], claims: list[dict],
+                       max_in_flight: int) -> dict:
+        """``kabi.claimRebuilds``: ``{"granted": [key], "existing": {key: task_id},
+        "in_flight": n}``; a key is granted at most once until its rebuild fails."""
+        ...
+
+    def subtask(self, method: str, arglist: list, label: str, parent: Optional[int],
+                channel: str, priority: int) -> int:
+        """A child task of ``parent``; its id."""
+        ...
+
+
 class SessionView:
-    """A :class:`KojiView` over ``koji.ClientSession``: standard calls, multicall batches.
+    """:class:`KojiView` and :class:`TaskHost` over ``koji.ClientSession``: standard calls
+    in multicall batches of ``batch`` (fixed here, once), the hub plugin's claims call,
+    and ``host.subtask`` (with a kojid host session).
 
     With ``topurl`` (Koji's files URL), deps come from the RPM headers themselves, read
     with ranged HTTP GETs (:mod:`koji_kabi.remote`) instead of ``getRPMDeps``: the hub
@@ -248,6 +287,26 @@ class SessionView:
     def build(self, ref: Any) -> Optional[dict]:
         return self.seen([self.session.getBuild(ref)])[0]
 
+    def builds(self, refs: Sequence[Any]) -> list[dict]:
+        return self.seen(get_builds(self.session, refs, self.batch))
+
+    def build_tags(self, build_id: int) -> list[str]:
+        return [t["name"] for t in self.session.listTags(build=build_id)]
+
+    def task_requests(self, task_ids: Sequence[int]) -> list[Optional[list]]:
+        if not task_ids:
+            return []
+        with self.session.multicall(strict=False, batch=self.batch) as m:
+            calls = [m.getTaskInfo(t, request=True) for t in task_ids]
+        out: list[Optional[list]] = []
+        for call in calls:
+            try:
+                info = call.result
+            except Exception:  # a fault for one task loses only that one
+                info = None
+            out.append(info.get("request") if info else None)
+        return out
+
     def rpms(self, build_ids: Sequence[int]) -> list[list[dict]]:
         return build_rpms(self.session, build_ids, self.batch)
 
@@ -260,6 +319,19 @@ class SessionView:
         if not self.topurl:
             return rpm_deps(self.session, rpms, dep_type, self.batch, self.cache)
         return self._deps_over_http(rpms, dep_type)
+
+    def free_tasks(self) -> int:
+        return self.session.listTasks(opts={"state": [TASK_FREE]},
+                                      queryOpts={"countOnly": True})
+
+    def claim_rebuilds(self, task_id: Optional[int], claims: list[dict],
+                       max_in_flight: int) -> dict:
+        return self.session.kabi.claimRebuilds(task_id, claims, max_in_flight)
+
+    def subtask(self, method: str, arglist: list, label: str, parent: Optional[int],
+                channel: str, priority: int) -> int:
+        return self.session.host.subtask(method=method, arglist=arglist, label=label,
+                                         parent=parent, channel=channel, priority=priority)
 
     def seen(self, builds: Any) -> Any:
         """Remember build dicts got elsewhere: their RPMs' download paths need them."""

@@ -1,8 +1,11 @@
 """The ``kabiCheck`` work, from a kernel build in Koji to verdicts, rebuilds and a report.
 
-It talks to the hub only through a ``koji.ClientSession`` (standard calls, multicall
-batches, and the hub plugin's ``kabi.claimRebuilds``), so the builder plugin around it is
-Koji glue only and tests run it against a test hub over real XML-RPC.
+It reaches Koji only through two small protocols: :class:`~koji_kabi.kojiclient.KojiView`
+for what it reads and :class:`~koji_kabi.kojiclient.TaskHost` for what the task does on
+the hub (count FREE tasks, claim rebuilds, create subtasks).  The builder plugin passes a
+:class:`~koji_kabi.kojiclient.SessionView` as both; unit tests pass an in-memory fake, so
+this module's logic is tested without a hub and what crosses the hub is tested on a real
+one.
 """
 
 from __future__ import annotations
@@ -22,14 +25,12 @@ from koji_kabi.checks import (
     stablelists_of,
 )
 from koji_kabi.errors import KabiError
-from koji_kabi.kojiclient import BATCH, DepsCache, SessionView, get_builds
+from koji_kabi.kojiclient import BATCH, KojiView, TaskHost
 from koji_kabi.packages import is_kernel_symbol_rpm
 from koji_kabi.rebuild import KmodBuild, RebuildRequest, combine, plan
 from koji_kabi.rules import Rules, Watch
 
 log = logging.getLogger("koji_kabi.pipeline")
-
-TASK_FREE = 0
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class CheckOptions:
     tag_wait: int = 900
     poll: float = 10.0
     fanout_min_kmods: int = 300  # fan out per arch when at least this many kmod builds
-    batch: int = BATCH
+    batch: int = BATCH  # hub calls per multicall: the glue builds its SessionView with it
 
     @classmethod
     def from_dict(cls, data: Optional[dict]) -> CheckOptions:
@@ -61,27 +62,21 @@ class CheckOptions:
 
 @dataclass
 class Context:
-    """What the task runs with: the hub session and the host-side services."""
+    """What the task runs with: Koji reads, the task's hub actions, host-side services.
 
-    session: Any
+    ``view`` is one object for the whole task, so what it learnt (build paths, HTTP
+    connections, caches) is reused; the builder gives the same SessionView as ``host``.
+    """
+
+    view: KojiView
+    host: TaskHost
     rules: Rules
     task_id: Optional[int] = None
-    cache: Optional[DepsCache] = None
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     fanout: Optional[Callable[[list[dict]], list[dict]]] = None  # runs per-arch subtasks
     fetch: Optional[FetchRpm] = None  # makes an RPM readable here (for the stablelists)
-    batch: int = BATCH
     notes: list[str] = field(default_factory=list)
-    topurl: Optional[str] = None  # read RPM headers from Koji's files URL, not getRPMDeps
-    _view: Optional[SessionView] = field(default=None, repr=False)
-
-    @property
-    def view(self) -> SessionView:
-        """One view per task, so what it learnt (build paths, HTTP connections) is reused."""
-        if self._view is None:
-            self._view = SessionView(self.session, self.cache, self.batch, self.topurl)
-        return self._view
 
     def note(self, message: str) -> None:
         log.info(message)
@@ -132,7 +127,7 @@ def choose_watch(ctx: Context, build: dict, opts: CheckOptions) -> Watch:
         return candidates[0]
     deadline = ctx.clock() + opts.tag_wait
     while True:
-        tags = {t["name"] for t in ctx.session.listTags(build=build["id"])}
+        tags = set(ctx.view.build_tags(build["id"]))
         for watch in candidates:
             if watch.kernel_tag in tags:
                 return watch
@@ -158,26 +153,20 @@ def recorded_sources(ctx: Context, builds: list[dict]) -> dict[int, Optional[str
     """
     partial = [b["id"] for b in builds if "source" not in b]
     if partial:
-        full = {b["id"]: b for b in get_builds(ctx.session, partial, ctx.batch)}
+        full = {b["id"]: b for b in ctx.view.builds(partial)}
         builds = [full.get(b["id"], b) for b in builds]
     out = {b["id"]: b.get("source") for b in builds}
     need = [b for b in builds if not out[b["id"]] and b.get("task_id")]
-    if need:
-        with ctx.session.multicall(strict=False, batch=ctx.batch) as m:
-            calls = [m.getTaskInfo(b["task_id"], request=True) for b in need]
-        for b, call in zip(need, calls):
-            try:
-                request = (call.result or {}).get("request") or []
-            except Exception:  # a fault for one task only loses that source
-                request = []
-            if request and isinstance(request[0], str):
-                out[b["id"]] = request[0]
+    # a task that cannot be read (None) only loses that build's source
+    for b, request in zip(need, ctx.view.task_requests([b["task_id"] for b in need])):
+        if request and isinstance(request[0], str):
+            out[b["id"]] = request[0]
     return out
 
 
 # --------------------------------------------------------------------------- per arch
 
-def kernel_stablelists(view: SessionView, build: dict, fetch: Optional[FetchRpm],
+def kernel_stablelists(view: KojiView, build: dict, fetch: Optional[FetchRpm],
                        notes: Optional[list[str]] = None) -> dict:
     """The kernel's stablelists, or none (with a note) when they cannot be read."""
     if fetch is None:
@@ -198,7 +187,7 @@ class RpmsOnce:
     whose RPM set is final (complete kmods, a settled kernel).
     """
 
-    def __init__(self, view: SessionView) -> None:
+    def __init__(self, view: KojiView) -> None:
         self.view = view
         self._rpms: dict[int, list[dict]] = {}
 
@@ -212,10 +201,10 @@ class RpmsOnce:
         return [self._rpms[b] for b in build_ids]
 
 
-def check_arch_job(view: SessionView, job: dict, fetch: Optional[FetchRpm] = None) -> dict:
+def check_arch_job(view: KojiView, job: dict, fetch: Optional[FetchRpm] = None) -> dict:
     """One arch of a check, from build ids: what a fan-out subtask runs and returns."""
     ids = [job["build_id"]] + ([job["previous_id"]] if job["previous_id"] else [])
-    builds = view.seen(get_builds(view.session, ids + list(job["kmod_build_ids"]), view.batch))
+    builds = view.builds(ids + list(job["kmod_build_ids"]))  # one batch for them all
     kernel, previous = builds[0], (builds[1] if job["previous_id"] else None)
     kmods = [dict(b, kabi_tag=t) for b, t in zip(builds[len(ids):], job["kmod_tags"])]
     lists = kernel_stablelists(view, kernel, fetch)
@@ -224,10 +213,6 @@ def check_arch_job(view: SessionView, job: dict, fetch: Optional[FetchRpm] = Non
 
 
 # --------------------------------------------------------------------------- submit
-
-def _free_tasks(session: Any) -> int:
-    return session.listTasks(opts={"state": [TASK_FREE]}, queryOpts={"countOnly": True})
-
 
 def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[dict]:
     """Claim and submit rebuilds within the limits; every request gets a status line."""
@@ -240,7 +225,7 @@ def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[
         return [_status(r, "dry-run", "would be submitted") for r in todo] + out
     if todo and limits.hold_back_free_tasks:
         waited = 0.0
-        while _free_tasks(ctx.session) > limits.hold_back_free_tasks:
+        while ctx.host.free_tasks() > limits.hold_back_free_tasks:
             if waited >= limits.hold_back_seconds:
                 return [_status(r, "deferred", "Koji is loaded (free tasks over "
                                 f"{limits.hold_back_free_tasks})") for r in todo] + out
@@ -248,7 +233,7 @@ def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[
             waited += 30
     if not todo:
         return out
-    claims = ctx.session.kabi.claimRebuilds(
+    claims = ctx.host.claim_rebuilds(
         ctx.task_id, [{"key": r.claim_key, "package": r.package, "nvr": r.nvr,
                        "kernel": r.kernel, "label": _label(r)} for r in todo],
         limits.max_in_flight)
@@ -259,7 +244,7 @@ def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[
         elif r.claim_key not in claims["granted"]:
             out.append(_status(r, "deferred", f"over max_in_flight={limits.max_in_flight}"))
         else:
-            task_id = ctx.session.host.subtask(
+            task_id = ctx.host.subtask(
                 method="build", arglist=[r.source, r.target, r.build_opts()],
                 label=_label(r), parent=ctx.task_id, channel="default",
                 priority=limits.priority)
@@ -282,7 +267,6 @@ def _status(r: RebuildRequest, status: str, detail: str, task_id: Optional[int] 
 def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     """The whole check; returns the report (JSON-able, CRCs as ``0x`` strings)."""
     started = ctx.clock()
-    ctx.batch = opts.batch
     build = get_build(ctx.view, build_ref)
     if build["package_name"] not in ctx.rules.kernel_packages:
         raise KabiError(build["nvr"], f"{build['package_name']} is not a watched kernel "

@@ -60,13 +60,6 @@ class Rules:
     def watch_for_tag(self, kernel_tag: str) -> Optional[Watch]:
         return next((w for w in self.watches if w.kernel_tag == kernel_tag), None)
 
-    def watch_for_kernel(self, package: str, tag: Optional[str] = None) -> Optional[Watch]:
-        """The entry for a kernel build: the named kernel tag's, else its package's first."""
-        if tag:
-            return self.watch_for_tag(tag)
-        watches = self.watches_for(package)
-        return watches[0] if watches else None
-
     def watch_for_kmod_tag(self, kmod_tag: str) -> Optional[Watch]:
         return next((w for w in self.watches if kmod_tag in w.kmod_tags), None)
 

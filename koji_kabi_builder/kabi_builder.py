@@ -1,7 +1,8 @@
 """kojid plugin: the ``kabiCheck`` task (and its per-arch ``kabiCheckArch`` subtasks).
 
 Koji glue only: read the plugin config once, run :func:`koji_kabi.pipeline.run_check`
-with the task's host session, upload the report, return a short summary for
+with one :class:`~koji_kabi.kojiclient.SessionView` over the task's host session (as its
+Koji view and its task host), upload the report, return a short summary for
 ``koji taskinfo``.  Enable with ``plugins = kabi_builder`` in ``kojid.conf``; settings in
 ``/etc/kojid/plugins/kabi.conf`` (``KOJI_KABI_BUILDER_CONFIG`` overrides the path).
 """
@@ -70,9 +71,10 @@ class KabiCheckTask(BaseTaskHandler):
                     "batch": settings.batch}
         try:
             options = CheckOptions.from_dict(dict(defaults, **(opts or {})))
-            ctx = Context(self.session, rules, self.id, cache=_cache(settings),
-                          fanout=self._fanout, fetch=self._fetch,
-                          topurl=_topurl(self, settings))
+            # one view for the task: it reads Koji and acts as the task's host
+            view = SessionView(self.session, _cache(settings), options.batch,
+                               _topurl(self, settings))
+            ctx = Context(view, view, rules, self.id, fanout=self._fanout, fetch=self._fetch)
             report = run_check(ctx, build_id, options)
         except KabiError as exc:
             raise koji.GenericError(str(exc)) from None

@@ -44,6 +44,7 @@ try:
         reference_kernel,
         stablelists_of,
         verdict_rows,
+        watch_of,
     )
     from koji_kabi.errors import KabiError
     from koji_kabi.kojiclient import deps_from_header
@@ -115,6 +116,9 @@ class HubView:
 
     def rpms(self, build_ids):
         return [kojihub.list_rpms(buildID=b) for b in build_ids]
+
+    def build_tags(self, build_id):
+        return [t["name"] for t in kojihub.list_tags(build=build_id)]
 
     def latest(self, tags, package=None, event=None):
         out = []
@@ -221,7 +225,10 @@ def check(build, kernel=None, tag=None, arches=None):
     binfo = _call(get_build, view, build)
     arches = _arches(arches)
     if binfo["name"] in RULES.kernel_packages:
-        watch = RULES.watch_for_kernel(binfo["name"], tag)
+        watch = watch_of(view, RULES, binfo, tag)
+        if tag and watch is None:
+            raise koji.GenericError("%s: not a watched kernel tag in the rules (%s)"
+                                    % (tag, RULES.source))
         previous = _call(get_build, view, kernel) if kernel else None
         if previous is None and watch is not None:
             previous = previous_kernel(view, binfo, watch.kernel_tag)
@@ -262,8 +269,8 @@ def affected(kernel, tags=None, against=None, arches=None):
     view = HubView()
     kbuild = _call(get_build, view, kernel)
     if tags is None:
-        watches = RULES.watches_for(kbuild["name"])
-        tags = list(watches[0].kmod_tags) if watches else []
+        watch = watch_of(view, RULES, kbuild)
+        tags = list(watch.kmod_tags) if watch else []
     tags = [tags] if isinstance(tags, str) else list(tags)
     builds = kmod_builds_in(view, tags)
     previous = _call(get_build, view, against) if against else None
@@ -393,20 +400,25 @@ def _policy_decide(data, args):
         kbuild = reference_kernel(view, [args[0]], tag_name, RULES)
     else:
         kbuild = reference_kernel(view, RULES.kernel_packages, tag_name, RULES)
-    kernel = _KERNELS.get(kbuild["id"])
+    # keyed on the build's RPM set too: `koji import` adds RPMs to a COMPLETE build
+    rpm_set = tuple(sorted(r["id"] for r in view.rpms([kbuild["id"]])[0]))
+    kernel = _KERNELS.get((kbuild["id"], rpm_set))
     if kernel is None:
         kernel = kernel_of(view, kbuild)
-        _KERNELS.put(kbuild["id"], kernel)
+        _KERNELS.put((kbuild["id"], rpm_set), kernel)
     rows = verdict_rows(pairs, kernel)
     bad = [r for r in rows if not r["compatible"]]
-    if any(r["no_table"] for r in bad):
-        logger.warning("kabi_compatible: %s has no symbols for the arches of %s",
-                       kbuild["nvr"], build["nvr"])
-        return None
     for r in bad:
-        logger.info("kabi_compatible: %s does not match %s: %d missing, %d CRC mismatches",
-                    r["rpm"], kbuild["nvr"], len(r["missing"]), len(r["mismatched"]))
-    return not bad
+        if r["no_table"]:
+            logger.warning("kabi_compatible: %s has no symbols for the arch of %s",
+                           kbuild["nvr"], r["rpm"])
+        else:
+            logger.info("kabi_compatible: %s does not match %s: %d missing, %d CRC "
+                        "mismatches", r["rpm"], kbuild["nvr"], len(r["missing"]),
+                        len(r["mismatched"]))
+    if any(not r["no_table"] for r in bad):
+        return False  # a definite incompatibility outranks what cannot be decided
+    return None if bad else True
 
 
 class KabiCompatibleTest(koji.policy.BaseSimpleTest):

@@ -18,7 +18,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 debian_pkgs=(rpm python3-rpm python3-venv python3-dev gcc libkrb5-dev xz-utils)
-debian_test_pkgs=(createrepo-c dnf dnf-plugins-core rpm2cpio kmod)
+# python3-yaml, python3-requests: the real hub and kojid of the real-Koji tier run our
+# plugins under Debian's own python3 (and up.sh installs the rest of Koji's needs)
+debian_test_pkgs=(createrepo-c dnf dnf-plugins-core rpm2cpio kmod python3-yaml python3-requests)
 fedora_pkgs=(rpm-build python3-rpm python3-devel gcc krb5-devel xz)
 fedora_test_pkgs=(createrepo_c dnf-plugins-core kmod)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kojitest import Rpms, build_pipeline_rpms
+from tests.pipeline_rpms import Rpms, build_pipeline_rpms
 from tests.support import rpmfactory as rf
 
 ARCHES = ("x86_64", "aarch64")
@@ -108,7 +108,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="session")
 def pipeline_rpms(tmp_path_factory: pytest.TempPathFactory) -> Rpms:
-    """Kernels and kmods for the Koji-facing tests (see tests.kojitest)."""
+    """Kernels and kmods for the Koji-facing tests (see tests.pipeline_rpms)."""
     if shutil.which("rpmbuild") is None:
         pytest.skip("rpmbuild is not installed (scripts/bootstrap.sh --test installs it)")
     return build_pipeline_rpms(tmp_path_factory.mktemp("pipeline-rpms"),

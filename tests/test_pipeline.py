@@ -1,233 +1,421 @@
-"""The automatic rebuild pipeline end to end against the test hub over real XML-RPC.
+"""The kabiCheck pipeline's logic, on real RPMs, against an in-memory Koji (tests.fakekoji).
 
-Real RPMs (rpmbuild) are imported into the hub simulator with our hub plugin loaded: the
-import of a new kernel fires the hook, which creates one ``kabiCheck`` task; the builder
-plugin's real ``BaseTaskHandler`` runs it with a ``koji.ClientSession`` over HTTP and
-submits ``build`` subtasks.  Assertions are on what the hub recorded.
+The fake only stores what each test put in it; every assertion is on what the pipeline
+computed from the RPM headers (verdicts, deltas, stablelist flags, fingerprints) or
+decided from them (which rebuilds, how, which skipped, deferred or duplicate).  What
+crosses a real hub is tested in tests/integration.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-import threading
-import time
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
 
-import koji
 import pytest
 
-from koji_kabi.pipeline import CheckOptions, Context, settle
-from koji_kabi.rules import load_rules
-from tests.hubsim import kojid_options, run_task_handler
-from tests.kojitest import (
-    ARCHES,
-    Env,
-    Rpms,
-    close_env,
-    import_kernel,
-    make_env,
-    source_for,
-    write_ini,
-)
+from koji_kabi.errors import KabiError
+from koji_kabi.pipeline import CheckOptions, Context, check_arch_job, run_check, settle
+from koji_kabi.render import report_text
+from koji_kabi.rules import Rules, parse_rules
+from tests.fakekoji import FakeKoji
+from tests.pipeline_rpms import ARCHES, Rpms, source_for
+
+K1, K2, K3 = "kernel-5.14.0-1.el9", "kernel-5.14.0-2.el9", "kernel-5.14.0-3.el9"
+CRC, GONE, NVIDIA = "kmod-crc-1.0-1.el9", "kmod-gone-2.0-3.el9", "kmod-nvidia-550.1-1.el9"
+REBUILT = {"kmod-crc", "kmod-gone", "kmod-nvidia"}  # incompatible, not opted out, with SCM
+
+
+def rules(**overrides: Any) -> Rules:
+    """The rules of the Koji-facing tests (tests.pipeline_rpms.write_rules), with overrides."""
+    data: dict = {
+        "kernel_packages": ["kernel"],
+        "watch": [{"kernel_tag": "el9-kernel", "kmod_tags": ["kmods9-testing"],
+                   "target": "kmods9-el9"}],
+        "rebuild": {"mode": "scratch", "priority": 33},
+        "packages": {"kmod-optout": {"opt_out": True}, "kmod-nvidia": {"mode": "build"}},
+    }
+    for key, value in overrides.items():
+        data[key] = {**data[key], **value} if key in ("rebuild", "packages") else value
+    return parse_rules(data, "rules.yaml")
+
+
+@dataclass
+class Clock:
+    """Fake time: ``sleep`` advances it and lets the world change (``on_sleep``)."""
+
+    on_sleep: Optional[Callable[[int], None]] = None
+    now: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep:
+            self.on_sleep(len(self.sleeps))
+
+
+@dataclass
+class World:
+    koji: FakeKoji
+    builds: dict[str, dict]  # by package (kernels by NVR)
+    rpms: Rpms
+    task_id: Optional[int] = None  # of the last check
+
+    def add_kernel(self, paths: list, tag: Optional[str] = "el9-kernel") -> dict:
+        """A kernel built by a build task, as the hub hook would see it complete."""
+        build = self.koji.add_build(paths, tag=tag, task_request=["git+https://k#1", "el9", {}])
+        self.builds[build["nvr"]] = build
+        return build
+
+    def check(self, ref: Any, rules_: Optional[Rules] = None, opts: Optional[CheckOptions] = None,
+              clock: Optional[Clock] = None, **ctx: Any) -> dict:
+        """One kabiCheck task of ``ref``; the report, checked to be JSON as uploaded."""
+        clock = clock or Clock()
+        self.task_id = task_id = self.koji.add_task([ref, {}])
+        context = Context(self.koji, self.koji, rules_ or rules(), task_id, sleep=clock.sleep,
+                          clock=clock, fetch=self.koji.fetch, **ctx)
+        report = run_check(context, ref, opts or CheckOptions())
+        assert json.loads(json.dumps(report)) == report
+        return report
+
+
+def make_world(rpms: Rpms) -> World:
+    """Kernel 1 and the six kmods of tests.pipeline_rpms, with each way Koji records a source."""
+    koji = FakeKoji()
+    world = World(koji, {}, rpms)
+    world.add_kernel(rpms.k1)
+    for name, paths in rpms.kmods.items():
+        src = source_for(name)
+        srpm = next(p.name for p in paths if p.name.endswith(".src.rpm"))
+        kind: dict = {
+            "kmod-crc": {"cg": True, "source": src},  # CG import: source on the build only
+            "kmod-gone": {"task_request": [src, "kmods9-el9", {}]},  # only in the task
+            "kmod-nosrc": {"task_request": [f"cli-build/1/{srpm}", "kmods9-el9", {}]},
+        }.get(name, {"source": src, "task_request": [src, "kmods9-el9", {}]})
+        world.builds[name] = koji.add_build(paths, tag="kmods9-testing", **kind)
+    return world
 
 
 @pytest.fixture
-def env(pipeline_rpms: Rpms, tmp_path: Path):
-    e = make_env(pipeline_rpms, tmp_path)
-    yield e
-    close_env(e)
+def world(pipeline_rpms: Rpms) -> World:
+    return make_world(pipeline_rpms)
 
 
-def test_new_kernel_gives_exactly_the_right_rebuild_subtasks(env: Env, pipeline_rpms: Rpms) -> None:
-    (_k1_task,) = env.kabi_tasks()  # kernel 1 was checked too (with nothing to compare)
-    k2 = import_kernel(env, pipeline_rpms.k2)
-    (task,) = env.kabi_tasks(k2)
-    info = env.state.task_info(task["id"], request=True)
-    assert list(info["request"]) == [k2["id"], {}]
-    assert env.hub.client().getChannel(info["channel_id"])["name"] == "kabi"
-    assert info["owner"] == env.state._user("kojiadmin")["id"]
-    started = time.monotonic()
-    result = env.run(task["id"])
-    elapsed = time.monotonic() - started
-    assert result["kernel"] == "kernel-5.14.0-2.el9"
-    assert result["previous"] == "kernel-5.14.0-1.el9"
-    assert result["kmod_builds"] == 6 and result["incompatible"] == 5
-    assert result["compatible"] == 1 and result["rebuilds_submitted"] == 3
-    submitted = {c["request"][0]: c for c in env.builds_submitted()}
-    assert set(submitted) == {source_for("kmod-crc"), source_for("kmod-gone"),
-                              source_for("kmod-nvidia")}
-    crc = submitted[source_for("kmod-crc")]
-    _src, target, opts = crc["request"]
-    assert target == "kmods9-el9"
-    assert opts["scratch"] is True and opts["wait_builds"] == ["kernel-5.14.0-2.el9"]
-    assert opts["custom_user_metadata"]["kabi"]["rebuild_of"] == "kmod-crc-1.0-1.el9"
-    assert crc["priority"] == 33
-    assert env.hub.client().getChannel(crc["channel_id"])["name"] == "default"
-    nvidia_opts = submitted[source_for("kmod-nvidia")]["request"][2]
+def by_package(report: dict) -> dict[str, dict]:
+    return {r["package"]: r for r in report["rebuilds"]}
+
+
+def arch(report: dict, name: str = "x86_64") -> dict:
+    return next(a for a in report["arches"] if a["arch"] == name)
+
+
+# --------------------------------------------------------------------------- rebuilds
+
+def test_new_kernel_gives_exactly_the_right_rebuild_requests(world: World) -> None:
+    k2 = world.add_kernel(world.rpms.k2)
+    report = world.check(k2["id"])
+    s = report["summary"]
+    assert (report["kernel"], report["previous"]) == (K2, K1)
+    assert (report["kernel_tag"], report["kmod_tags"]) == ("el9-kernel", ["kmods9-testing"])
+    assert (s["kmod_builds"], s["kmod_builds_checked"], s["compatible"], s["incompatible"]) \
+        == (6, 6, 1, 5)
+    tasks = {t["arglist"][0]: t for t in world.koji.subtasks}
+    assert set(tasks) == {source_for(p) for p in REBUILT}  # from build.source or its task
+    rebuilds = by_package(report)
+    for package in REBUILT:
+        t = tasks[source_for(package)]
+        meta = t["arglist"][2]["custom_user_metadata"]["kabi"]
+        assert (t["method"], t["arglist"][1], t["channel"], t["priority"], t["parent"]) \
+            == ("build", "kmods9-el9", "default", 33, world.task_id)
+        assert t["arglist"][2]["wait_builds"] == [K2] and meta["kernel"] == K2
+        assert t["label"] == f"kabi-{package}-{meta['fingerprint'][:12]}"
+        assert (rebuilds[package]["task_id"], rebuilds[package]["detail"]) == \
+            (t["id"], f"build task {t['id']}")
+    # one fingerprint per kABI: different kmods consume different symbols
+    assert len({t["label"] for t in world.koji.subtasks}) == 3
+    crc_opts = tasks[source_for("kmod-crc")]["arglist"][2]
+    assert crc_opts["scratch"] is True and "draft" not in crc_opts
+    assert crc_opts["custom_user_metadata"]["kabi"]["rebuild_of"] == CRC
+    assert tasks[source_for("kmod-gone")]["arglist"][2]["custom_user_metadata"]["kabi"][
+        "rebuild_of"] == GONE
+    nvidia_opts = tasks[source_for("kmod-nvidia")]["arglist"][2]
     assert "scratch" not in nvidia_opts and "draft" not in nvidia_opts  # mode: build
-    assert sorted(result["rebuild_task_ids"]) == sorted(c["id"] for c in submitted.values())
-    # the report: uploaded JSON + text, readable through the hub
-    outputs = env.hub.client().listTaskOutput(task["id"])
-    assert {"kabi-report.json", "kabi-report.txt"} <= set(outputs)
-    report = json.loads(env.hub.client().downloadTaskOutput(task["id"], "kabi-report.json"))
-    skipped = {s["package"]: s["reason"] for s in report["skipped"]}
-    assert skipped == {"kmod-optout": "opted out in the rules",
-                       "kmod-nosrc": "build has no recorded SCM source to rebuild from"}
-    x86 = next(a for a in report["arches"] if a["arch"] == "x86_64")
+    assert {p: r["status"] for p, r in rebuilds.items()} == dict.fromkeys(REBUILT, "submitted")
+    assert sorted(s["rebuild_task_ids"]) == sorted(t["id"] for t in world.koji.subtasks)
+    assert s["rebuilds_submitted"] == 3
+    changed, removed = world.rpms.changed, world.rpms.removed
+    assert rebuilds["kmod-crc"]["broken_symbols"] == changed[:2]
+    assert rebuilds["kmod-gone"]["broken_symbols"] == removed[:1]
+    assert rebuilds["kmod-nvidia"]["broken_symbols"] == changed[4:6]
+    assert {s["package"]: s["reason"] for s in report["skipped"]} == {
+        "kmod-optout": "opted out in the rules",
+        "kmod-nosrc": "build has no recorded SCM source to rebuild from"}
+    # the verdicts and the delta, from the RPM headers
+    x86 = arch(report)
     bad = {v["rpm"]: v for v in x86["verdicts"] if not v["compatible"]}
-    changed = pipeline_rpms.changed
+    assert set(bad) == {f"{n}.x86_64" for n in (CRC, GONE, NVIDIA, "kmod-optout-1.0-1.el9",
+                                                "kmod-nosrc-1.0-1.el9")}
+    assert {v["rpm"] for v in arch(report, "aarch64")["verdicts"]} == {
+        "kmod-ok-1.0-1.el9.aarch64", "kmod-crc-1.0-1.el9.aarch64"}
+    assert all(v["compatible"] for v in arch(report, "aarch64")["verdicts"])
+    assert bad[f"{GONE}.x86_64"]["missing"] == removed[:1]
     # kernel 2's own kernel-abi-stablelists RPM says which broken symbols are stable
-    assert {m["symbol"]: m["stable"] for m in bad["kmod-crc-1.0-1.el9.x86_64"]["mismatched"]} \
+    assert {m["symbol"]: m["stable"] for m in bad[f"{CRC}.x86_64"]["mismatched"]} \
         == {changed[0]: True, changed[1]: False}
     (x86_delta,) = x86["delta"]
+    assert {c["symbol"] for c in x86_delta["changed"]} == set(changed)
+    assert {c["symbol"] for c in x86_delta["removed"]} == set(removed)
     assert {c["symbol"] for c in x86_delta["changed"] if c["stable"]} == {changed[0]}
-    assert bad["kmod-gone-2.0-3.el9.x86_64"]["missing"] == pipeline_rpms.removed[:1]
     assert {d["key"] for a in report["arches"] for d in a["delta"]} == set(ARCHES)
-    text = env.hub.client().downloadTaskOutput(task["id"], "kabi-report.txt").decode()
-    assert "kABI check of kernel-5.14.0-2.el9" in text and "kmod-crc" in text
-    print(f"\nkabiCheck took {elapsed:.2f}s; report:\n{text}")
+    assert s["delta"]["x86_64"] == {"added": 5, "removed": 5, "changed": len(changed)}
+    assert all(a["stablelist"] for a in report["arches"])
+    claims = world.koji.claim_calls[0]
+    assert [(c["package"], c["nvr"], c["kernel"]) for c in claims] == [
+        ("kmod-crc", CRC, K2), ("kmod-gone", GONE, K2), ("kmod-nvidia", NVIDIA, K2)]
+    text = report_text(report)
+    assert f"kABI check of {K2}" in text and "kmod-crc" in text
 
 
-def test_rerun_and_same_kabi_kernel_submit_nothing_new(env: Env, pipeline_rpms: Rpms) -> None:
-    k2 = import_kernel(env, pipeline_rpms.k2)
-    (first,) = env.kabi_tasks(k2)
-    env.run(first["id"])
-    before = len(env.builds_submitted())
-    again = env.state.make_task("kabiCheck", [k2["id"], {}], owner="kojiadmin",
-                                channel="kabi")
-    result = env.run(again)
-    assert result["rebuilds_submitted"] == 0
-    k3 = import_kernel(env, pipeline_rpms.k3)  # same kABI for every kmod: nothing new either
-    (third,) = [t["id"] for t in env.kabi_tasks(k3)]
-    result3 = env.run(third)
-    assert result3["rebuilds_submitted"] == 0 and result3["incompatible"] == 5
-    assert len(env.builds_submitted()) == before == 3
-    report = json.loads(env.hub.client().downloadTaskOutput(third, "kabi-report.json"))
-    assert {r["status"] for r in report["rebuilds"]} == {"duplicate"}
+def test_rerun_and_same_kabi_kernel_give_duplicates(world: World) -> None:
+    k2 = world.add_kernel(world.rpms.k2)
+    world.check(k2["id"])
+    first = {t["label"]: t["parent"] for t in world.koji.subtasks}
+    again = world.check(K2)
+    assert again["summary"]["rebuilds_submitted"] == 0
+    assert {r["status"] for r in again["rebuilds"]} == {"duplicate"}
+    assert {r["detail"] for r in again["rebuilds"]} == {
+        f"already submitted by task {p}" for p in first.values()}
+    k3 = world.add_kernel(world.rpms.k3)  # one symbol no kmod uses changes: same kABI
+    third = world.check(k3["id"])
+    assert third["previous"] == K2
+    assert third["summary"]["delta"]["x86_64"] == {"added": 0, "removed": 0, "changed": 1}
+    assert third["summary"]["delta"]["aarch64"] == {"added": 0, "removed": 0, "changed": 0}
+    assert third["summary"]["incompatible"] == 5
+    assert {r["package"]: r["status"] for r in third["rebuilds"]} == dict.fromkeys(
+        REBUILT, "duplicate")
+    assert len(world.koji.subtasks) == 3
 
 
-def test_failed_rebuild_may_be_claimed_again(env: Env, pipeline_rpms: Rpms) -> None:
-    k2 = import_kernel(env, pipeline_rpms.k2)
-    (first,) = env.kabi_tasks(k2)
-    env.run(first["id"])
-    for child in env.builds_submitted():
-        env.state.fail_task(child["id"], "mock failed")
-    again = env.state.make_task("kabiCheck", [k2["id"], {}], owner="kojiadmin",
-                                channel="kabi")
-    assert env.run(again)["rebuilds_submitted"] == 3
+def test_failed_rebuild_is_claimed_again(world: World) -> None:
+    k2 = world.add_kernel(world.rpms.k2)
+    world.check(k2["id"])
+    gone_key = next(c["key"] for c in world.koji.claim_calls[0] if c["package"] == "kmod-gone")
+    world.koji.failed.add(gone_key)  # its build task failed
+    again = world.check(k2["id"])
+    assert {p: r["status"] for p, r in by_package(again).items()} == {
+        "kmod-crc": "duplicate", "kmod-gone": "submitted", "kmod-nvidia": "duplicate"}
+    retry = world.koji.subtasks[-1]
+    assert retry["arglist"][0] == source_for("kmod-gone")
+    assert again["summary"]["rebuild_task_ids"] == [retry["id"]]
 
 
-def test_dry_run_and_caps(pipeline_rpms: Rpms, tmp_path: Path) -> None:
-    env = make_env(pipeline_rpms, tmp_path, rebuild={"dry_run": True})
-    try:
-        (task,) = env.kabi_tasks(import_kernel(env, pipeline_rpms.k2))
-        assert env.run(task["id"])["rebuilds_submitted"] == 0
-        assert env.builds_submitted() == []
-    finally:
-        close_env(env)
-    env = make_env(pipeline_rpms, tmp_path / "caps",
-                   rebuild={"max_per_task": 1, "max_in_flight": 2})
-    try:
-        (task,) = env.kabi_tasks(import_kernel(env, pipeline_rpms.k2))
-        assert env.run(task["id"])["rebuilds_submitted"] == 1
-        report = json.loads(env.hub.client().downloadTaskOutput(task["id"],
-                                                                "kabi-report.json"))
-        assert sorted(r["status"] for r in report["rebuilds"]) == \
-            ["deferred", "deferred", "submitted"]
-    finally:
-        close_env(env)
+def test_dry_run_from_the_rules_or_the_task(pipeline_rpms: Rpms) -> None:
+    for rules_dry, opt_dry in ((True, None), (False, True)):
+        world = make_world(pipeline_rpms)
+        k2 = world.add_kernel(pipeline_rpms.k2)
+        report = world.check(k2["id"], rules(rebuild={"dry_run": rules_dry}),
+                             CheckOptions(dry_run=opt_dry))
+        assert report["dry_run"] is True
+        assert {p: (r["status"], r["detail"]) for p, r in by_package(report).items()} == \
+            dict.fromkeys(REBUILT, ("dry-run", "would be submitted"))
+        assert report["summary"]["rebuilds_submitted"] == 0
+        assert world.koji.claim_calls == [] and world.koji.subtasks == []
+    world = make_world(pipeline_rpms)  # the task's option wins over the rules
+    k2 = world.add_kernel(pipeline_rpms.k2)
+    report = world.check(k2["id"], rules(rebuild={"dry_run": True}), CheckOptions(dry_run=False))
+    assert report["dry_run"] is False and report["summary"]["rebuilds_submitted"] == 3
 
 
-def test_non_kernel_draft_and_disabled_hook(env: Env, pipeline_rpms: Rpms) -> None:
-    existing = len(env.kabi_tasks())
-    env.state.import_rpms(pipeline_rpms.plain, owner="alice")
-    assert len(env.kabi_tasks()) == existing  # not a kernel
-    (draft,) = env.state.import_rpms(pipeline_rpms.k2, owner="kojiadmin", draft=True)
-    assert env.kabi_tasks(draft) == []  # a draft kernel waits for its promotion
-    env.hubmod.kabi_build_promoted("postBuildPromote", build=draft,
-                                   draft_release=draft["release"], target_release="2.el9",
-                                   user={"id": 1})
-    assert len(env.kabi_tasks(draft)) == 1
+def test_caps_defer_the_rest_to_the_next_check(pipeline_rpms: Rpms) -> None:
+    world = make_world(pipeline_rpms)
+    k2 = world.add_kernel(pipeline_rpms.k2)
+    report = world.check(k2["id"], rules(rebuild={"max_per_task": 1}))
+    assert {p: (r["status"], r["detail"]) for p, r in by_package(report).items()} == {
+        "kmod-crc": ("submitted", f"build task {world.koji.subtasks[0]['id']}"),
+        "kmod-gone": ("deferred", "over max_per_task=1"),
+        "kmod-nvidia": ("deferred", "over max_per_task=1")}
+    assert [c["package"] for c in world.koji.claim_calls[0]] == ["kmod-crc"]
+
+    world = make_world(pipeline_rpms)
+    k2 = world.add_kernel(pipeline_rpms.k2)
+    world.koji.claims["f" * 64] = 999  # a rebuild of another check is still running
+    capped = rules(rebuild={"max_in_flight": 2})
+    report = world.check(k2["id"], capped)
+    assert {p: r["status"] for p, r in by_package(report).items()} == {
+        "kmod-crc": "submitted", "kmod-gone": "deferred", "kmod-nvidia": "deferred"}
+    assert by_package(report)["kmod-gone"]["detail"] == "over max_in_flight=2"
+    world.koji.failed.add("f" * 64)  # that one is over: the next check takes one more
+    report = world.check(k2["id"], capped)
+    assert {p: r["status"] for p, r in by_package(report).items()} == {
+        "kmod-crc": "duplicate", "kmod-gone": "submitted", "kmod-nvidia": "deferred"}
 
 
-def test_koji_import_rpm_by_rpm_is_checked_once_on_the_whole_set(env: Env,
-                                                                 pipeline_rpms: Rpms) -> None:
-    srpm = [p for p in pipeline_rpms.k2 if p.name.endswith(".src.rpm")]
-    rest = [p for p in pipeline_rpms.k2 if not p.name.endswith(".src.rpm")]
-    (build,) = env.state.import_rpms(srpm, owner="kojiadmin", tag="el9-kernel")
-    (task,) = env.kabi_tasks(build)  # the build is COMPLETE after its first file
+def test_holds_back_while_koji_is_loaded(world: World) -> None:
+    k2 = world.add_kernel(world.rpms.k2)
+    loaded = rules(rebuild={"hold_back_free_tasks": 2, "hold_back_seconds": 60})
+    world.koji.free = 3
+    clock = Clock()
+    report = world.check(k2["id"], loaded, clock=clock)
+    assert clock.sleeps == [30, 30]  # then it gives up for this check
+    assert {r["status"] for r in report["rebuilds"]} == {"deferred"}
+    assert {r["detail"] for r in report["rebuilds"]} == {"Koji is loaded (free tasks over 2)"}
+    assert world.koji.claim_calls == [] and world.koji.subtasks == []
+
+    clock = Clock(on_sleep=lambda n: setattr(world.koji, "free", 2))  # the queue drains
+    report = world.check(k2["id"], loaded, clock=clock)
+    assert clock.sleeps == [30] and report["summary"]["rebuilds_submitted"] == 3
+
+
+def test_rules_choose_target_and_mode_or_skip(pipeline_rpms: Rpms) -> None:
+    world = make_world(pipeline_rpms)
+    k2 = world.add_kernel(pipeline_rpms.k2)
+    world.check(k2["id"], rules(packages={"kmod-gone": {"mode": "draft"},
+                                          "kmod-crc": {"target": "kmods9-special"}}))
+    tasks = {t["arglist"][0]: t["arglist"] for t in world.koji.subtasks}
+    _src, target, opts = tasks[source_for("kmod-crc")]
+    assert target == "kmods9-special" and opts["scratch"] is True
+    _src, target, opts = tasks[source_for("kmod-gone")]
+    assert target == "kmods9-el9" and opts["draft"] is True and "scratch" not in opts
+
+    world = make_world(pipeline_rpms)
+    k2 = world.add_kernel(pipeline_rpms.k2)
+    report = world.check(k2["id"], rules(watch=[{"kernel_tag": "el9-kernel",
+                                                 "kmod_tags": ["kmods9-testing"]}]))
+    assert {s["package"]: s["reason"] for s in report["skipped"]} == {
+        "kmod-optout": "opted out in the rules",
+        **dict.fromkeys(["kmod-crc", "kmod-gone", "kmod-nosrc", "kmod-nvidia"],
+                        "no rebuild target in the rules")}
+    assert report["rebuilds"] == [] and world.koji.subtasks == []
+
+
+def test_an_unreadable_build_task_loses_only_that_source(world: World) -> None:
+    world.koji.task_faults.add(world.builds["kmod-gone"]["task_id"])
+    k2 = world.add_kernel(world.rpms.k2)
+    report = world.check(k2["id"])
+    assert {t["arglist"][0] for t in world.koji.subtasks} == {
+        source_for("kmod-crc"), source_for("kmod-nvidia")}
+    assert {s["package"]: s["reason"] for s in report["skipped"]}["kmod-gone"] == \
+        "build has no recorded SCM source to rebuild from"
+
+
+# --------------------------------------------------------------------------- inputs
+
+def test_koji_import_rpm_by_rpm_is_checked_once_on_the_whole_set(world: World) -> None:
+    srpm = [p for p in world.rpms.k2 if p.name.endswith(".src.rpm")]
+    rest = [p for p in world.rpms.k2 if not p.name.endswith(".src.rpm")]
+    k2 = world.koji.add_build(srpm, tag="el9-kernel")  # COMPLETE with its first file
     pending = list(rest)
-    rules = load_rules(str(env.tmp / "rules.yaml"))
-    clock = [0.0]
 
-    def sleep(seconds: float) -> None:  # the other RPMs arrive while the task waits
-        clock[0] += seconds
+    def arrive(_n: int) -> None:  # the other RPMs arrive while the task waits
         if pending:
-            env.state.import_rpms([pending.pop()], owner="kojiadmin")
+            world.koji.add_rpms(k2["id"], [pending.pop()])
 
-    ctx = Context(env.host, rules, task["id"], sleep=sleep, clock=lambda: clock[0])
-    rpms_seen = settle(ctx, env.hub.client().getBuild(build["id"]),
-                       CheckOptions(settle_seconds=30, poll=10))
-    assert len(rpms_seen) == len(pipeline_rpms.k2) and not pending
-    assert len(env.kabi_tasks(build)) == 1
+    clock = Clock(arrive)
+    report = world.check(k2["id"], opts=CheckOptions(settle_seconds=30, poll=10), clock=clock)
+    assert not pending
+    assert len(clock.sleeps) == len(rest) + 3  # then 30 s without a change
+    assert [a["arch"] for a in report["arches"]] == sorted(ARCHES)
+    assert all(a["stablelist"] for a in report["arches"])  # its noarch RPM was waited for
+    assert report["summary"]["incompatible"] == 5
 
-
-def test_fan_out_per_arch_gives_the_same_answer(env: Env, pipeline_rpms: Rpms,
-                                                tmp_path: Path) -> None:
-    (task,) = env.kabi_tasks(import_kernel(env, pipeline_rpms.k2))
-    env.builder._loaded.clear()
-    write_ini(env.tmp / "builder.conf", rules=env.tmp / "rules.yaml",
-              cache_dir=env.tmp / "cache", settle_seconds=0, poll=0.01, fanout_min_kmods=1)
-    opts = kojid_options(str(tmp_path / "kojid"), topdir=env.state.topdir, server=env.hub.url)
-    done = threading.Event()
-
-    def kojid() -> None:  # a second "builder" runs the per-arch subtasks, then wakes the parent
-        while not done.is_set():
-            for t in env.state.tasks("kabiCheckArch"):
-                if t["state"] == koji.TASK_STATES["FREE"]:
-                    run_task_handler(env.builder.KabiCheckArchTask, t["id"],
-                                     env.hub.client("builder1"), opts)
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR2)
-            time.sleep(0.05)
-
-    old = signal.signal(signal.SIGUSR2, lambda *a: None)
-    env.state.strict_wait = False
-    worker = threading.Thread(target=kojid, daemon=True)
-    worker.start()
-    try:
-        result = env.run(task["id"])
-    finally:
-        done.set()
-        worker.join()
-        signal.signal(signal.SIGUSR2, old)
-    arch_tasks = env.state.tasks("kabiCheckArch")
-    assert sorted(env.state.task_info(t["id"], True)["request"][0]["arch"]
-                  for t in arch_tasks) == sorted(ARCHES)
-    assert result["incompatible"] == 5 and result["rebuilds_submitted"] == 3
+    # RPMs that keep arriving: after settle_timeout, what is there is checked
+    late = world.koji.add_build([p for p in world.rpms.k3 if p.name.endswith(".src.rpm")])
+    pending = [p for p in world.rpms.k3 if not p.name.endswith(".src.rpm")]
+    clock = Clock(lambda _n: world.koji.add_rpms(late["id"], [pending.pop()]))
+    ctx = Context(world.koji, world.koji, rules(), 1, sleep=clock.sleep, clock=clock)
+    got = settle(ctx, late, CheckOptions(settle_seconds=30, poll=10, settle_timeout=25))
+    assert len(got) == 4 and len(clock.sleeps) == 3
+    assert ctx.notes == [f"RPM set of {K3} still changing after 25s; checking what is there"]
 
 
-def test_broken_builder_config_fails_the_task_clearly(env: Env, pipeline_rpms: Rpms) -> None:
-    (task,) = env.kabi_tasks(import_kernel(env, pipeline_rpms.k2))
-    env.builder._loaded.clear()
-    (env.tmp / "builder.conf").write_text("[kabi]\nrules = /nonexistent/rules.yaml\n")
-    with pytest.raises(koji.GenericError, match=r"/nonexistent/rules\.yaml: No such file"):
-        env.run(task["id"])
-    assert env.state.task_info(task["id"])["state"] == koji.TASK_STATES["FAILED"]
+def test_fan_out_per_arch_gives_the_same_answer(pipeline_rpms: Rpms) -> None:
+    jobs_seen: list[dict] = []
+
+    def checked(fan_out: bool, min_kmods: int = 6) -> tuple[dict, list]:
+        world = make_world(pipeline_rpms)
+        k2 = world.add_kernel(pipeline_rpms.k2)
+
+        def fanout(jobs: list[dict]) -> list[dict]:  # as subtasks: JSON in, JSON out
+            jobs_seen.extend(jobs)
+            return [json.loads(json.dumps(check_arch_job(world.koji, json.loads(
+                json.dumps(job)), world.koji.fetch))) for job in jobs]
+
+        report = world.check(k2["id"], opts=CheckOptions(fanout_min_kmods=min_kmods),
+                             fanout=fanout if fan_out else None)
+        kmod_ids = sorted(world.builds[p]["id"] for p in pipeline_rpms.kmods)
+        for job in jobs_seen:
+            assert sorted(job["kmod_build_ids"]) == kmod_ids
+            assert (job["build_id"], job["previous_id"]) == (k2["id"], world.builds[K1]["id"])
+        return {k: v for k, v in report.items() if k != "seconds"}, world.koji.subtasks
+
+    in_process = checked(False)
+    assert checked(True, min_kmods=7) == in_process and jobs_seen == []  # 6 kmods: too few
+    fanned = checked(True)
+    assert sorted(j["arch"] for j in jobs_seen) == sorted(ARCHES)
+    assert fanned == in_process
+    assert fanned[0]["summary"]["incompatible"] == 5
 
 
-def test_holds_back_while_koji_is_loaded(pipeline_rpms: Rpms, tmp_path: Path) -> None:
-    env = make_env(pipeline_rpms, tmp_path,
-                   rebuild={"hold_back_free_tasks": 2, "hold_back_seconds": 0})
-    try:
-        for _ in range(3):  # a queue of waiting tasks in Koji
-            env.state.make_task("sleep", [100], owner="kojiadmin")
-        (task,) = env.kabi_tasks(import_kernel(env, pipeline_rpms.k2))
-        assert env.run(task["id"])["rebuilds_submitted"] == 0
-        report = json.loads(env.hub.client().downloadTaskOutput(task["id"],
-                                                                "kabi-report.json"))
-        assert {r["status"] for r in report["rebuilds"]} == {"deferred"}
-        assert "Koji is loaded" in report["rebuilds"][0]["detail"]
-        assert env.builds_submitted() == []
-    finally:
-        close_env(env)
+def test_previous_kernel_is_the_latest_as_of_the_build_creation(world: World) -> None:
+    k2 = world.add_kernel(world.rpms.k2, tag=None)  # created, tagged only later
+    k3 = world.add_kernel(world.rpms.k3)
+    world.koji.tag("el9-kernel", k2["id"])
+    report = world.check(k2["id"])
+    assert report["previous"] == K1  # not itself, though it is now the latest
+    assert {c["symbol"] for c in arch(report)["delta"][0]["changed"]} == \
+        set(world.rpms.changed)
+    assert world.check(k3["id"])["previous"] == K1  # kernel 2 was not tagged yet
+    against = world.check(k3["id"], opts=CheckOptions(against=K2))
+    assert against["previous"] == K2
+    assert against["summary"]["delta"]["x86_64"] == {"added": 0, "removed": 0, "changed": 1}
+
+
+def test_choose_watch_waits_for_the_kernel_to_be_tagged(world: World) -> None:
+    two = rules(watch=[{"kernel_tag": "el9-kernel", "kmod_tags": ["kmods9-testing"],
+                        "target": "kmods9-el9"},
+                       {"kernel_tag": "el9s-kernel", "kmod_tags": ["kmods9s"],
+                        "target": "kmods9s-el9"}])
+    world.koji.tag("kmods9s", world.builds["kmod-crc"]["id"])
+    k2 = world.add_kernel(world.rpms.k2, tag=None)
+
+    def tagged_late(n: int) -> None:  # tagged after the task started
+        if n == 2:
+            world.koji.tag("el9s-kernel", k2["id"])
+
+    clock = Clock(tagged_late)
+    report = world.check(k2["id"], two, CheckOptions(tag_wait=60, poll=10), clock)
+    assert clock.sleeps == [10, 10]
+    assert (report["kernel_tag"], report["kmod_tags"], report["previous"]) == \
+        ("el9s-kernel", ["kmods9s"], None)
+    assert report["summary"]["kmod_builds"] == 1 and report["summary"]["incompatible"] == 1
+    assert [t["arglist"][:2] for t in world.koji.subtasks] == [
+        [source_for("kmod-crc"), "kmods9s-el9"]]
+    named = world.check(k2["id"], two, CheckOptions(tag="el9-kernel"))
+    assert named["kernel_tag"] == "el9-kernel" and named["previous"] == K1
+
+    k3 = world.add_kernel(world.rpms.k3, tag=None)
+    clock = Clock()
+    with pytest.raises(KabiError, match=r"kernel-5\.14\.0-3\.el9: not tagged into any watched "
+                                        r"kernel tag \(el9-kernel, el9s-kernel\)"):
+        world.check(k3["id"], two, CheckOptions(tag_wait=30, poll=10), clock)
+    assert clock.sleeps == [10, 10, 10]
+    with pytest.raises(KabiError, match="el9-other: not a watched kernel tag in the rules"):
+        world.check(k3["id"], two, CheckOptions(tag="el9-other"))
+
+
+def test_non_kernel_builds_are_a_clear_error(world: World) -> None:
+    plain = world.koji.add_build(world.rpms.plain, task_request=["git+https://x#1", "f", {}])
+    with pytest.raises(KabiError, match=r"bash-completion-extra-[^:]*: bash-completion-extra "
+                                        r"is not a watched kernel package"):
+        world.check(plain["id"])
+    srpm_only = world.koji.add_build([p for p in world.rpms.k2 if p.name.endswith(".src.rpm")],
+                                     task_request=["git+https://k#2", "el9", {}])
+    with pytest.raises(KabiError, match=f"{K2}: not a kernel build: no kernel-core/modules"):
+        world.check(srpm_only["id"])
+    with pytest.raises(KabiError, match="kernel-9-9: no such build"):
+        world.check("kernel-9-9")
+    assert world.koji.subtasks == []

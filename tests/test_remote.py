@@ -1,156 +1,266 @@
 """Ranged HTTP reads of RPM headers (koji_kabi.remote) and the topurl deps source.
 
-Against the hub simulator's ``/kojifiles``, which counts the bytes it sends per path:
-a kernel RPM padded with payload is never read past its header + 64 KiB, with Range
-support and without it; the deps equal the local header reader's and ``getRPMDeps``.
+Against a local file server that counts the bytes it writes to the socket per path: a
+kernel RPM padded with payload is never read past its header + 64 KiB, whether the server
+honours Range or not; the deps read over HTTP equal the local header reader's.
 """
 
 from __future__ import annotations
 
-import json
+import re
 import shutil
+import threading
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, Optional
 
 import pytest
 
 from koji_kabi.cache import DirCache
 from koji_kabi.errors import KabiError
-from koji_kabi.kojiclient import DEP_PROVIDE, DEP_REQUIRE, SessionView
+from koji_kabi.kojiclient import DEP_PROVIDE, DEP_REQUIRE, SessionView, deps_from_header
 from koji_kabi.remote import FIRST_RANGE, HeaderFetcher
 from koji_kabi.rpmheader import read_rpm_file
-from tests.hubsim import HubServer, State
 from tests.support import rpmfactory as rf
 
 PAYLOAD = 24 << 20  # so that reading the payload would show
 
 
+class FileServer(ThreadingHTTPServer):
+    """Serves ``root`` on 127.0.0.1, honouring single ``Range: bytes=a-[b]`` or not."""
+
+    def __init__(self, root: Path, ranges: bool) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.root, self.ranges = root, ranges
+        self.sent: Counter[str] = Counter()  # path -> body bytes written to the socket
+        self.log: list[tuple[str, Optional[str], int]] = []  # (path, Range, status)
+        self.busy = 0  # GETs being answered
+        self.cond = threading.Condition()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def settle(self) -> None:
+        """Wait until no GET is being answered, so that the counts are final."""
+        with self.cond:
+            assert self.cond.wait_for(lambda: self.busy == 0, timeout=60)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the fetcher's pooled sessions expect
+    server: FileServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        with self.server.cond:
+            self.server.busy += 1
+        try:
+            self._answer(self.server)
+        finally:
+            with self.server.cond:
+                self.server.busy -= 1
+                self.server.cond.notify_all()
+
+    def _answer(self, srv: FileServer) -> None:
+        rel = urllib.parse.unquote(self.path).lstrip("/")
+        path = srv.root / rel
+        size = path.stat().st_size if ".." not in rel.split("/") and path.is_file() else -1
+        rng = self.headers.get("Range")
+        m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng or "") if srv.ranges else None
+        start, end = (int(m[1]), min(int(m[2] or size - 1), size - 1)) if m else (0, size - 1)
+        status = 404 if size < 0 else 416 if m and start >= size else 206 if m else 200
+        with srv.cond:
+            srv.log.append((rel, rng, status))
+        if status >= 400:
+            self.send_error(status)
+            return
+        self.send_response(status)
+        self.send_header("Content-Length", str(end - start + 1))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        with path.open("rb") as f:
+            f.seek(start)
+            left = end - start + 1
+            while left > 0 and (chunk := memoryview(f.read(min(left, 65536)))):
+                left -= len(chunk)
+                while chunk:
+                    try:
+                        n = self.connection.send(chunk)
+                    except OSError:  # the client hung up: what was written is counted
+                        self.close_connection = True
+                        return
+                    with srv.cond:
+                        srv.sent[rel] += n
+                    chunk = chunk[n:]
+
+
+@contextmanager
+def serve(root: Path, ranges: bool = True) -> Iterator[FileServer]:
+    """A running :class:`FileServer`, shut down and closed on exit."""
+    srv = FileServer(root, ranges)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+class NoHub:
+    """A session whose every hub call is recorded and fails."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        raise AssertionError(f"hub call {name}")
+
+
 @dataclass
-class World:
-    state: State
-    kernel: list[Path]
-    kmod: list[Path]
+class Site:
+    root: Path  # laid out like Koji's topdir: packages/<n>/<v>/<r>/<arch>/<nvra>.rpm
+    paths: list[Path]  # the RPMs, kernel build then kmod build
+    builds: list[dict]  # Koji-like build dicts
+    rpms: list[dict]  # Koji-like RPM dicts, as paths
     bad: Path  # a truncated kernel-core
+    junk: Path  # not an RPM
 
     def rel(self, path: Path) -> str:
-        """Path under topdir (what /kojifiles serves) of an imported RPM."""
-        return str(Path(self.state.rpm_file(path.name[:-4])).relative_to(self.state.topdir))
+        return str(path.relative_to(self.root))
+
+    @property
+    def core(self) -> Path:
+        return next(p for p in self.paths if p.name.startswith("kernel-core-"))
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory):
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     if shutil.which("rpmbuild") is None:
         pytest.skip("rpmbuild is not installed (scripts/bootstrap.sh --test installs it)")
-    out = tmp_path_factory.mktemp("remote-rpms")
+    root = tmp_path_factory.mktemp("topdir")
     cache = tmp_path_factory.mktemp("remote-cache")
     tables = rf.per_arch_tables(rf.random_symbols(3000, seed=41), ("x86_64",), seed=42)
-    kernel = rf.build_rpms(rf.kernel_build("kernel", "5.14.0", "9.el9", ("x86_64",), tables,
-                                           split=("core", "modules"), payload_bytes=PAYLOAD),
-                           out / "kernel", cache_dir=cache, srpm=False)
     some = dict(sorted(tables["x86_64"].items())[:120])
-    kmod = rf.build_rpms(rf.kmod_build("kmod-remote", "1.0", "1.el9", "x86_64", some),
-                         out / "kmod", cache_dir=cache, srpm=False)
-    core = next(p for p in kernel if p.name.startswith("kernel-core-"))
-    state = State()
-    state.add_tag("el9-kernel")
-    state.import_rpms(kernel, tag="el9-kernel")
-    state.import_rpms(kmod, tag="el9-kernel")
-    bad = Path(state.topdir) / "bad" / core.name
-    bad.parent.mkdir()
-    rf.truncate_copy(core, bad, read_rpm_file(str(core)).header_bytes - 100)
-    yield World(state, kernel, kmod, bad)
-    state.cleanup()
+    made = [rf.kernel_build("kernel", "5.14.0", "9.el9", ("x86_64",), tables,
+                            split=("core", "modules"), payload_bytes=PAYLOAD),
+            rf.kmod_build("kmod-remote", "1.0", "1.el9", "x86_64", some)]
+    paths: list[Path] = []
+    builds: list[dict] = []
+    rpms: list[dict] = []
+    for build_id, build in enumerate(made, 1):
+        builds.append({"id": build_id, "name": build.name, "version": build.version,
+                       "release": build.release, "nvr": build.nvr})
+        out = root / "packages" / build.name / build.version / build.release / "x86_64"
+        for path in rf.build_rpms(build, out, cache_dir=cache, srpm=False):
+            hdr = read_rpm_file(str(path))
+            paths.append(path)
+            rpms.append({"id": 100 + len(rpms), "build_id": build_id, "name": hdr.name,
+                         "version": hdr.version, "release": hdr.release, "arch": hdr.arch,
+                         "payloadhash": hdr.digest})
+    (root / "bad").mkdir()
+    site = Site(root, paths, builds, rpms, root / "bad" / "core.rpm", root / "bad" / "junk.rpm")
+    rf.truncate_copy(site.core, site.bad, read_rpm_file(str(site.core)).header_bytes - 100)
+    rf.make_not_rpm(site.junk)
+    return site
 
 
-def _core(world: World) -> Path:
-    return next(p for p in world.kernel if p.name.startswith("kernel-core-"))
+def _view(session: NoHub, cache: Optional[DirCache], site: Site, topurl: str) -> SessionView:
+    """A topurl view that knows the builds' paths (as if it had read them from the hub)."""
+    view = SessionView(session=session, cache=cache, topurl=topurl)
+    view.seen(site.builds)
+    return view
 
 
-@pytest.mark.parametrize("ignore_range", [False, True], ids=["range", "no-range"])
-def test_only_the_header_is_read(world: World, ignore_range: bool) -> None:
-    with HubServer(world.state, ignore_range=ignore_range) as hub:
+@pytest.mark.parametrize("ranges", [True, False], ids=["range", "no-range"])
+def test_only_the_header_is_read(site: Site, ranges: bool) -> None:
+    with serve(site.root, ranges) as srv:
         fetcher = HeaderFetcher(workers=1)
-        for path in world.kernel + world.kmod:
+        for path in site.paths:
             local = read_rpm_file(str(path))
             before = fetcher.bytes_read
-            remote = fetcher.header(f"{hub.topurl}/{world.rel(path)}")
-            assert remote.digest == local.digest and remote.provides == local.provides
-            assert remote.requires == local.requires and remote.nvra == local.nvra
-            assert remote.header_bytes == local.header_bytes
-            got = fetcher.bytes_read - before  # what came off the connection
-            assert got <= local.header_bytes + FIRST_RANGE, path.name
-        core = _core(world)
-        hdr = read_rpm_file(str(core)).header_bytes
-        assert hdr > FIRST_RANGE  # the kernel needs a second request
-        sent = hub.bytes_served[world.rel(core)]
-        if ignore_range:
-            # the server also counts what sat in socket buffers when the client hung up;
-            # the rest of the 24 MB payload was never sent
-            assert sent < core.stat().st_size - 8 * 1024 * 1024
-            assert all(r["status"] == 200 for r in hub.file_requests)
-        else:
-            assert sent <= hdr + FIRST_RANGE
-            ranges = [r["range"] for r in hub.file_requests if r["path"] == world.rel(core)]
-            assert ranges == [f"bytes=0-{FIRST_RANGE - 1}", f"bytes={FIRST_RANGE}-{hdr - 1}"]
-            small = world.rel(world.kmod[0])
-            assert [r["status"] for r in hub.file_requests if r["path"] == small] == [206]
+            assert fetcher.header(f"{srv.url}/{site.rel(path)}") == local
+            assert fetcher.bytes_read - before <= local.header_bytes + FIRST_RANGE, path.name
+        srv.settle()
+    core, hdr = site.rel(site.core), read_rpm_file(str(site.core)).header_bytes
+    assert hdr > FIRST_RANGE  # the kernel needs a second request
+    assert srv.sent[core] >= hdr  # the count sees what went out
+    if ranges:
+        for path in site.paths:
+            limit = read_rpm_file(str(path)).header_bytes + FIRST_RANGE
+            assert srv.sent[site.rel(path)] <= limit, path.name
+        assert [r for p, r, _ in srv.log if p == core] == [
+            f"bytes=0-{FIRST_RANGE - 1}", f"bytes={FIRST_RANGE}-{hdr - 1}"]
+        assert [s for p, _, s in srv.log if p == site.rel(site.paths[-1])] == [206]
+    else:
+        # what sat in socket buffers when the client hung up was written too; the rest
+        # of the 24 MB payload was not
+        assert srv.sent[core] < site.core.stat().st_size - 8 * 1024 * 1024
+        assert {s for _, _, s in srv.log} == {200}
 
 
-def test_errors_are_one_line_naming_the_url(world: World) -> None:
-    with HubServer(world.state) as hub:
+def test_errors_are_one_line_naming_the_url(site: Site) -> None:
+    with serve(site.root) as srv:
         fetcher = HeaderFetcher(workers=1)
-        url = f"{hub.topurl}/packages/nope/1/1/x86_64/nope-1-1.x86_64.rpm"
+        url = f"{srv.url}/packages/nope/1/1/x86_64/nope-1-1.x86_64.rpm"
         with pytest.raises(KabiError) as exc:
             fetcher.header(url)
         assert str(exc.value) == f"{url}: HTTP 404 Not Found"
-        bad = f"{hub.topurl}/bad/{world.bad.name}"
         with pytest.raises(KabiError, match="truncated RPM: file ends inside the header"):
-            fetcher.header(bad)
-        port = hub.port
+            fetcher.header(f"{srv.url}/{site.rel(site.bad)}")
+        gone = f"{srv.url}/x.rpm"
     with pytest.raises(KabiError) as exc:
-        HeaderFetcher(workers=1, timeout=5).header(f"http://127.0.0.1:{port}/x.rpm")
-    assert str(exc.value).startswith(f"http://127.0.0.1:{port}/x.rpm: cannot fetch: ")
+        HeaderFetcher(workers=1, timeout=5).header(gone)
+    assert str(exc.value).startswith(f"{gone}: cannot fetch: ")
     assert "\n" not in str(exc.value)
 
 
-def test_not_an_rpm_over_http(world: World, tmp_path: Path) -> None:
-    junk = Path(world.state.topdir) / "bad" / "junk.rpm"
-    rf.make_not_rpm(junk)
-    with HubServer(world.state, ignore_range=True) as hub, \
-            pytest.raises(KabiError, match="not an RPM file"):
-        HeaderFetcher(workers=1).header(f"{hub.topurl}/bad/junk.rpm")
+@pytest.mark.parametrize("ranges", [True, False], ids=["range", "no-range"])
+def test_not_an_rpm_over_http(site: Site, ranges: bool) -> None:
+    with serve(site.root, ranges) as srv, pytest.raises(KabiError, match="not an RPM file"):
+        HeaderFetcher(workers=1).header(f"{srv.url}/{site.rel(site.junk)}")
 
 
 @pytest.mark.parametrize("dep_type", [DEP_PROVIDE, DEP_REQUIRE, None])
-def test_topurl_deps_equal_hub_deps(world: World, tmp_path: Path, dep_type) -> None:
-    with HubServer(world.state) as hub:
-        session = hub.client()
-        (kernel,) = session.getLatestBuilds("el9-kernel", package="kernel")
-        (kmod,) = session.getLatestBuilds("el9-kernel", package="kmod-remote")
-        rpms = [r for b in (kernel, kmod) for r in session.listBuildRPMs(b["id"])]
-        over_hub = SessionView(session).deps(rpms, dep_type)
-        hub.reset_log()
-        view = SessionView(session, topurl=hub.topurl + "/")  # builds not seen: getBuild
-        assert view.deps(rpms, dep_type) == over_hub
-        assert not hub.calls("getRPMDeps") and len(hub.calls("getBuild")) == 2
-        assert hub.round_trips == 1  # one multicall for both builds
-        assert any(over_hub)
+def test_topurl_deps_equal_local_header_deps(site: Site, dep_type: Optional[int]) -> None:
+    hub = NoHub()
+    with serve(site.root) as srv:
+        got = _view(hub, None, site, srv.url + "/").deps(site.rpms, dep_type)
+    assert got == [deps_from_header(read_rpm_file(str(p)), dep_type) for p in site.paths]
+    assert {p for p, _, _ in srv.log} == {site.rel(p) for p in site.paths}
+    kernel = sum(n.startswith(("kernel(", "P:kernel(")) for n, _, _ in got[site.paths.index(
+        site.core)])
+    kmod = sum(n.startswith("kernel(") for n, _, _ in got[-1])
+    assert (kernel, kmod) == (0 if dep_type == DEP_REQUIRE else 3000,
+                              0 if dep_type == DEP_PROVIDE else 120)
+    assert hub.calls == []
 
 
-def test_topurl_view_consults_the_cache_first(world: World, tmp_path: Path) -> None:
-    cache = DirCache(str(tmp_path / "cache"))
-    with HubServer(world.state) as hub:
-        session = hub.client()
-        view = SessionView(session, cache, topurl=hub.topurl)
-        builds = view.latest(["el9-kernel"])[0]  # the view learns the builds' paths
-        rpms = [r for b in builds for r in view.rpms([b["id"]])[0]]
-        hub.reset_log()
-        first = view.deps(rpms, None)
-        assert hub.round_trips == 0 and len(hub.file_requests) >= len(rpms)
-        hub.reset_log()
-        again = SessionView(session, cache, topurl=hub.topurl).deps(rpms, None)
-        assert again == first
-        assert hub.round_trips == 0 and hub.file_requests == []
+def test_topurl_view_consults_the_cache_first(site: Site, tmp_path: Path) -> None:
+    hub = NoHub()
+    with serve(site.root) as srv:
+        first = _view(hub, DirCache(str(tmp_path / "cache")), site, srv.url).deps(site.rpms, None)
+        srv.settle()
+        assert {p for p, _, _ in srv.log} == {site.rel(p) for p in site.paths}
+        assert all(srv.sent[site.rel(p)] > 0 for p in site.paths)
+        srv.log.clear()
+        srv.sent.clear()
+        cache = DirCache(str(tmp_path / "cache"))  # what the first view left on disk
+        again = _view(hub, cache, site, srv.url).deps(site.rpms, None)
+        srv.settle()
+    assert again == first and any(first)
+    assert cache.hits == len(site.rpms)
+    assert srv.log == [] and not srv.sent
+    assert hub.calls == []
 
 
 def test_deps_source_setting_is_validated(tmp_path: Path) -> None:
@@ -163,63 +273,3 @@ def test_deps_source_setting_is_validated(tmp_path: Path) -> None:
         load_settings(BuilderSettings, str(conf))
     conf.write_text("[kabi]\nrules = /r.yaml\ndeps_source = hub\n")
     assert load_settings(BuilderSettings, str(conf)).deps_source == "hub"
-
-
-def test_kabicheck_with_topurl_gives_the_hub_answer(pipeline_rpms, tmp_path: Path) -> None:
-    """The builder task with ``deps_source = topurl`` reads headers over HTTP, asks the hub
-    for no deps at all, and reports exactly what the hub-deps task reports."""
-    from tests.hubsim import kojid_options, run_task_handler
-    from tests.kojitest import close_env, import_kernel, make_env, write_ini
-
-    env = make_env(pipeline_rpms, tmp_path, rebuild={"dry_run": True})
-    try:
-        k2 = import_kernel(env, pipeline_rpms.k2)
-        reports = {}
-        for source in ("hub", "topurl"):
-            env.builder._loaded.clear()
-            write_ini(env.tmp / "builder.conf", rules=env.tmp / "rules.yaml",
-                      cache_dir=env.tmp / f"cache-{source}", settle_seconds=0, poll=0.01,
-                      tag_wait=0, deps_source=source)
-            task = env.state.make_task("kabiCheck", [k2["id"], {}], owner="kojiadmin",
-                                       channel="kabi")
-            opts = kojid_options(str(env.tmp / "kojid"), topdir=env.state.topdir,
-                                 topurl=env.hub.topurl, server=env.hub.url)
-            env.hub.reset_log()
-            run_task_handler(env.builder.KabiCheckTask, task, env.host, opts)
-            deps_calls = len(env.hub.calls("getRPMDeps"))
-            rpm_gets = [r for r in env.hub.file_requests if r["path"].endswith(".rpm")
-                        and "/kernel-abi-stablelists-" not in r["path"]]  # a payload read
-            assert (deps_calls > 0, not rpm_gets) == ((True, True) if source == "hub"
-                                                      else (False, False)), source
-            report = json.loads(env.hub.client().downloadTaskOutput(task, "kabi-report.json"))
-            reports[source] = {k: report[k] for k in ("arches", "summary", "skipped")}
-        assert reports["hub"] == reports["topurl"]
-        assert reports["topurl"]["summary"]["incompatible"] == 5
-    finally:
-        close_env(env)
-
-
-def test_arch_subtask_over_topurl_reuses_the_builds_it_read(pipeline_rpms,
-                                                            tmp_path: Path) -> None:
-    from koji_kabi.pipeline import check_arch_job
-    from tests.kojitest import close_env, import_kernel, make_env
-
-    env = make_env(pipeline_rpms, tmp_path)
-    try:
-        k2 = import_kernel(env, pipeline_rpms.k2)
-        client = env.hub.client()
-        k1 = client.getBuild("kernel-5.14.0-1.el9")
-        kmods = client.getLatestBuilds("kmods9-testing")
-        job = {"arch": "x86_64", "build_id": k2["id"], "previous_id": k1["id"],
-               "kmod_build_ids": [b["id"] for b in kmods],
-               "kmod_tags": ["kmods9-testing"] * len(kmods)}
-        env.hub.reset_log()
-        result = check_arch_job(SessionView(client, topurl=env.hub.topurl), job)
-        assert not env.hub.calls("getRPMDeps")
-        assert len(env.hub.calls("getBuild")) == 2 + len(kmods)  # one batch, not two
-        assert {v["rpm"] for v in result["verdicts"] if not v["compatible"]} == {
-            f"{n}.x86_64" for n in ("kmod-crc-1.0-1.el9", "kmod-gone-2.0-3.el9",
-                                    "kmod-optout-1.0-1.el9", "kmod-nosrc-1.0-1.el9",
-                                    "kmod-nvidia-550.1-1.el9")}
-    finally:
-        close_env(env)

@@ -1,386 +1,299 @@
-"""The optional integration tier: koji-kabi against a REAL Koji hub named by configuration.
+"""The real-Koji tier: fixtures that bring up ../shared/realkoji with koji-kabi installed.
 
-Nothing here runs unless ``KOJI_KABI_IT_PROFILE`` names a koji CLI profile (``koji -p
-PROFILE``).  The profile's user must be a Koji admin (``koji import`` and content generator
-imports need it).  The hub should have the koji-kabi hub plugin, a builder with the kabi
-builder plugin in its channel, and rules watching the kernel tag below.
-
-Environment (defaults match ``../shared/realkoji``'s ``seed.sh``):
-
-``KOJI_KABI_IT_PROFILE``         koji CLI profile of the hub (required)
-``KOJI_KABI_IT_KERNEL_TAG``      watched kernel tag (``el8-kernel``)
-``KOJI_KABI_IT_KMOD_TAG``        a kmod tag the hub's rules pair with it (``kmods8-candidate``)
-``KOJI_KABI_IT_TARGET``          the rules' rebuild target (``kmods8``)
-``KOJI_KABI_IT_REBUILD_MODE``    the rules' rebuild mode (``scratch``)
-``KOJI_KABI_IT_GATED_TAG``       a tag whose ``tag`` policy uses ``kabi_compatible``
-                                 (unset: the gating test is skipped)
-``KOJI_KABI_IT_HUB_PLUGIN``      ``yes`` / ``no`` / ``auto`` (``auto``): whether the hub must
-                                 have the koji-kabi hub plugin
-``KOJI_KABI_IT_KERNEL_PACKAGE``  a kernel package of the hub's rules (``kernel``)
-``KOJI_KABI_IT_ARCH``            arch of the test RPMs (``x86_64``)
-``KOJI_KABI_IT_CG``              content generator used to import kmods with a source
-                                 (``koji-kabi-it``; created and granted if missing)
-``KOJI_KABI_IT_KOJI``            koji CLI command (the ``koji`` next to this Python, else PATH)
-``KOJI_KABI_IT_TIMEOUT``         seconds to wait for a task (``180``)
-``KOJI_KABI_IT_KEEP``            ``1``: leave this run's tags and tasks as they are
-
-Every run creates its own builds (the release carries a timestamp, the symbol CRCs a
-per-run seed, so rebuild deduplication never matches an earlier run) and at the end
-untags them and cancels the still-open tasks its kernels caused; nothing else is touched.
+Runs whenever it can (root on Debian with ../shared/realkoji beside the clone, as in CI);
+elsewhere every test here is skipped with one reason.  Each module names the hub phase it
+needs (``pytestmark = pytest.mark.koji_phase("plain" | "disabled" | "full")``, and
+``order=N`` to run after the others of its phase); items are ordered by phase so the hub
+restarts at most once per phase, and Koji is stopped again at the end of the session,
+whatever happened.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 import os
-import shlex
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SKIP_REASON = ("no real Koji hub configured (set KOJI_KABI_IT_PROFILE to a koji CLI profile "
-               "of a hub with the koji-kabi plugins, e.g. realkoji; "
-               "scripts/realkoji-it.sh does it all)")
-OPEN_STATES = (0, 1, 4)  # FREE, OPEN, ASSIGNED
-DONE_STATES = (2, 3, 5)  # CLOSED, CANCELED, FAILED
-TIMINGS: list[str] = []
+from tests.integration import kit as kitmod
+from tests.integration.kit import Kit
+from tests.integration.realkoji import HOLD_CHANNEL, PHASES, STRAY_CHANNEL, RealKoji, unavailable
+from tests.integration.worlds import ARM, X86, Series, build_series, plain_package, source_for
+
+STAMP = time.strftime("%m%d%H%M%S", time.gmtime()) + f"p{os.getpid() % 1000}"
+SCENARIOS = ("hook", "main", "pair", "lim")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The hub and names to test against, from ``KOJI_KABI_IT_*``."""
-
-    profile: str
-    kernel_tag: str
-    kmod_tag: str
-    target: str
-    mode: str
-    gated_tag: Optional[str]
-    hub_plugin: str
-    kernel_package: str
-    arch: str
-    cg: str
-    koji: tuple[str, ...]
-    timeout: float
-    keep: bool
-
-    @classmethod
-    def from_env(cls, env: Optional[dict[str, str]] = None) -> Optional[Settings]:
-        env = dict(os.environ if env is None else env)
-        profile = env.get("KOJI_KABI_IT_PROFILE", "").strip()
-        if not profile:
-            return None
-
-        def get(name: str, default: str) -> str:
-            return env.get(f"KOJI_KABI_IT_{name}", "").strip() or default
-
-        koji_cmd = env.get("KOJI_KABI_IT_KOJI", "").strip()
-        if koji_cmd:
-            argv = tuple(shlex.split(koji_cmd))
-        else:
-            beside = Path(sys.executable).with_name("koji")
-            argv = (str(beside) if beside.exists() else shutil.which("koji") or "koji",)
-        hub_plugin = get("HUB_PLUGIN", "auto").lower()
-        if hub_plugin not in ("yes", "no", "auto"):
-            raise pytest.UsageError("KOJI_KABI_IT_HUB_PLUGIN must be yes, no or auto")
-        return cls(profile, get("KERNEL_TAG", "el8-kernel"), get("KMOD_TAG", "kmods8-candidate"),
-                   get("TARGET", "kmods8"), get("REBUILD_MODE", "scratch"),
-                   env.get("KOJI_KABI_IT_GATED_TAG", "").strip() or None, hub_plugin,
-                   get("KERNEL_PACKAGE", "kernel"), get("ARCH", "x86_64"),
-                   get("CG", "koji-kabi-it"), argv, float(get("TIMEOUT", "180")),
-                   get("KEEP", "0") == "1")
+def names(scenario: str) -> dict[str, str]:
+    """Tags and target of one scenario (unique per run)."""
+    p = f"kit-{STAMP}-{scenario}"
+    return {"kernel": f"{p}-kernel", "build": f"{p}-build", "kmods": f"{p}-kmods",
+            "gated": f"{p}-gated", "target": p}
 
 
-@dataclass
-class Hub:
-    """A logged-in session and the koji CLI, both on the configured profile."""
+def rules_text(**rebuild: Any) -> str:
+    """The tier's rules file: one watch per scenario, with ``rebuild`` overrides."""
+    import yaml
 
-    settings: Settings
-    session: Any
-    user: dict
-    has_plugin: bool
-    tmp: Path
-
-    def koji(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        """Run the koji CLI with this checkout's CLI plugin (argv list: no shell)."""
-        argv = [*self.settings.koji, "-p", self.settings.profile,
-                "--plugin-paths", str(REPO / "cli_plugin"), *args]
-        env = {k: v for k, v in os.environ.items() if k != "KOJI_KABI_RULES"}
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
-                              stdin=subprocess.DEVNULL, check=False)
-
-    def require_plugin(self) -> None:
-        if not self.has_plugin:
-            pytest.skip("the hub has no koji-kabi hub plugin (no kabi.* calls)")
-
-    def tasks_for(self, build_id: int, since: float) -> list[dict]:
-        """kabiCheck tasks of one kernel build created since ``since``, oldest first."""
-        tasks = self.session.listTasks(opts={"method": "kabiCheck", "createdAfter": since,
-                                             "decode": True})
-        return sorted((t for t in tasks if (t.get("request") or [None])[0] == build_id),
-                      key=lambda t: t["id"])
-
-    def wait_task(self, task_id: int, what: str) -> dict:
-        """Wait until a task is finished; fail with its state if it takes too long."""
-        deadline = time.monotonic() + self.settings.timeout
-        while True:
-            info = self.session.getTaskInfo(task_id)
-            if info["state"] in DONE_STATES:
-                return info
-            if time.monotonic() > deadline:
-                hint = (" (still FREE: is a builder with the kabi builder plugin in the task's "
-                        "channel?)" if info["state"] == 0 else "")
-                pytest.fail(f"{what}: task {task_id} not finished after "
-                            f"{self.settings.timeout:.0f}s{hint}")
-            time.sleep(1)
-
-    def report(self, task_id: int, name: str) -> str:
-        return self.session.downloadTaskOutput(task_id, name).decode("utf-8")
+    watch = []
+    for s in SCENARIOS:
+        n = names(s)
+        kmod_tags = [n["kmods"], n["gated"]] if s == "main" else [n["kmods"]]
+        watch.append({"kernel_tag": n["kernel"], "kmod_tags": kmod_tags, "target": n["target"]})
+    return yaml.safe_dump({
+        "kernel_packages": ["kernel"],
+        "watch": watch,
+        "rebuild": {"mode": "scratch", "priority": 33, **rebuild},
+        "packages": {"kmod-optout": {"opt_out": True}, "kmod-nvidia": {"mode": "build"}},
+    }, sort_keys=False)
 
 
-def note_timing(line: str) -> None:
-    TIMINGS.append(line)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Unit tests first, then the real-Koji tier phase by phase (one restart per phase)."""
+    def phase(item: pytest.Item) -> tuple[int, int]:
+        marker = item.get_closest_marker("koji_phase")
+        if marker is None:
+            return (0, 0)
+        return (1 + PHASES.index(marker.args[0]), marker.kwargs.get("order", 0))
+
+    items.sort(key=phase)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if TIMINGS:
-        terminalreporter.section("koji-kabi integration timings")
-        for line in TIMINGS:
+    if kitmod.TIMINGS:
+        terminalreporter.section("koji-kabi real-Koji tier")
+        for line in kitmod.TIMINGS:
             terminalreporter.write_line(line)
 
 
-@pytest.fixture(scope="session")
-def settings() -> Settings:
-    found = Settings.from_env()
-    if found is None:
-        pytest.skip(SKIP_REASON)
-    return found
-
-
-def _session(settings: Settings) -> Any:
-    """A ClientSession from the profile, logged in the way the koji CLI would."""
-    import koji
-    from koji_cli.lib import activate_session
-
+@contextlib.contextmanager
+def builder_rules(rk: RealKoji, **rebuild: Any) -> Iterator[None]:
+    """Other ``rebuild:`` settings for the checks that start meanwhile: kojid reads the
+    rules in each task's own process, the hub only at start (it needs none of these)."""
+    rk.rules_path.write_text(rules_text(**rebuild))
     try:
-        opts = koji.read_config(settings.profile)
-    except koji.ConfigurationError as exc:
-        pytest.fail(f"KOJI_KABI_IT_PROFILE={settings.profile}: {exc}")
-    session = koji.ClientSession(opts["server"], koji.grab_session_options(opts))
+        yield
+    finally:
+        rk.rules_path.write_text(rules_text())
+
+
+@contextlib.contextmanager
+def builder_settings(rk: RealKoji, **settings: Any) -> Iterator[None]:
+    """Other builder plugin settings for the checks that start meanwhile."""
+    rk.write_builder_conf(**settings)
     try:
-        activate_session(session, dict(opts, noauth=False))
-    except SystemExit:
-        pytest.fail(f"cannot log in to {opts['server']} with profile {settings.profile}")
-    return session
+        yield
+    finally:
+        rk.write_builder_conf()
+
+
+class Hub:
+    """The real hub, brought into the phase a test module needs."""
+
+    def __init__(self, rk: RealKoji) -> None:
+        self.rk = rk
+        self._kit: Kit | None = None
+
+    def ensure(self, phase: str) -> Kit:
+        if self.rk.phase != phase:
+            seconds = self.rk.up(phase)
+            kitmod.note(f"hub up in phase {phase}: {seconds:.1f}s")
+            if self._kit is None:
+                self._kit = Kit(self.rk)
+                self._layout(self._kit)
+            else:
+                self._kit.reconnect()
+        assert self._kit is not None
+        return self._kit
+
+    @staticmethod
+    def _layout(kit: Kit) -> None:
+        for channel in (HOLD_CHANNEL, STRAY_CHANNEL):
+            kit.channel(channel)
+        kit.user("alice", "kabi")
+        kit.user("bob")
+        for s in SCENARIOS:
+            n = names(s)
+            kit.tag(n["kernel"])
+            kit.tag(n["build"], parent=n["kernel"])
+            kit.tag(n["kmods"])
+            if s == "main":
+                kit.tag(n["gated"])
+            kit.target(n["target"], n["build"], n["kmods"])
 
 
 @pytest.fixture(scope="session")
-def hub(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    session = _session(settings)
-    user = session.getLoggedInUser()
-    if not session.hasPerm("admin"):
-        pytest.skip(f"the profile's user {user['name']} is not a Koji admin "
-                    "(koji import and CG imports need admin)")
-    for tag in (settings.kernel_tag, settings.kmod_tag, settings.gated_tag):
-        if tag and not session.getTag(tag):
-            pytest.fail(f"tag {tag} does not exist on the hub (KOJI_KABI_IT_* names)")
-    if not session.getBuildTarget(settings.target):
-        pytest.fail(f"build target {settings.target} does not exist (KOJI_KABI_IT_TARGET)")
-    has_plugin = "kabi.check" in session.system.listMethods()
-    if settings.hub_plugin == "yes" and not has_plugin:
-        pytest.fail("KOJI_KABI_IT_HUB_PLUGIN=yes but the hub has no kabi.* calls")
-    if settings.hub_plugin == "no" and has_plugin:
-        pytest.fail("KOJI_KABI_IT_HUB_PLUGIN=no but the hub has the kabi.* calls")
-    yield Hub(settings, session, user, has_plugin, tmp_path_factory.mktemp("koji-kabi-it"))
-    session.logout()
+def realkoji() -> Iterator[RealKoji]:
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    rk = RealKoji(STAMP)
+    started = time.monotonic()
+    rk.install()
+    rk.write_configs(rules_text(), "kit-*-gated")
+    kitmod.note(f"koji-kabi installed into {rk.site.parents[3]} in "
+                f"{time.monotonic() - started:.1f}s")
+    try:
+        yield rk
+    finally:
+        rk.down()
 
 
-# --------------------------------------------------------------------------- the scenario
+@pytest.fixture(scope="session")
+def hub(realkoji: RealKoji) -> Hub:
+    return Hub(realkoji)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def koji_phase(request: pytest.FixtureRequest) -> Iterator[Kit | None]:
+    """Bring the hub into the module's phase before its fixtures import anything."""
+    marker = request.node.get_closest_marker("koji_phase")
+    if marker is None:
+        yield None
+        return
+    yield request.getfixturevalue("hub").ensure(marker.args[0])
+
+
+@pytest.fixture(scope="session")
+def rpm_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return tmp_path_factory.mktemp("it-rpms"), tmp_path_factory.mktemp("it-rpm-cache")
+
+
+# --------------------------------------------------------------------------- main world
+
+MAIN_KMODS = {
+    "kmod-ok": {"x86_64": ["stable:0:30"], "aarch64": ["stable:0:30"]},
+    # x86_64 consumes two symbols whose CRC changes at K2; aarch64 only unchanged ones
+    "kmod-crc": {"x86_64": ["stable:30:40", "changed:0:2"], "aarch64": ["stable:30:40"]},
+    "kmod-gone": {"x86_64": ["stable:40:50", "removed:0:1"]},
+    "kmod-optout": {"x86_64": ["stable:50:55", "changed:2:3"]},
+    "kmod-nosrc": {"x86_64": ["stable:55:60", "changed:3:4"]},
+    "kmod-nvidia": {"x86_64": ["stable:60:70", "changed:4:6"]},
+}
 
 
 @dataclass
-class Scenario:
-    """What one run created on the hub, and the ground truth it was made from."""
+class MainWorld:
+    """Kernels K1 (baseline), K2 (breaks five kmods), K3 (same kABI as K2 for every kmod)
+    in the main scenario's tags, and kmods that landed every way Koji knows."""
 
-    stamp: str
-    old_nvr: str
-    new_nvr: str
-    old_id: int
-    new_id: int
-    ok_nvr: str
-    bad_nvr: str
-    ok_source: Optional[str]
-    bad_source: Optional[str]
-    changed: frozenset[str]
-    added: frozenset[str]
-    removed: frozenset[str]
-    bad_mismatched: dict[str, tuple[int, int]]  # symbol -> (required, provided)
-    bad_missing: frozenset[str]
-    imported_at: float  # hub time before the new kernel's import
-    hook_tasks: list[dict] = field(default_factory=list)
-    tagged: list[tuple[str, str]] = field(default_factory=list)  # (tag, nvr) to undo
-    extra_tasks: list[int] = field(default_factory=list)  # tasks the tests created
+    kit: Kit
+    series: Series
+    builds: dict[str, dict]  # label (K1, K2, kmod-crc, ...) -> build
+    sources: dict[str, str]  # kmod -> the SCM URL its rebuild must use
+    names: dict[str, str]
 
-
-def _cg_metadata(files: list[Path], source: str, cg: str, arch: str) -> dict:
-    srpm = next(p.name for p in files if p.name.endswith(".src.rpm"))
-    name, version, release = srpm[: -len(".src.rpm")].rsplit("-", 2)
-    now = time.time()
-    return {
-        "metadata_version": 0,
-        "build": {"name": name, "version": version, "release": release, "source": source,
-                  "start_time": now, "end_time": now, "extra": {}},
-        "buildroots": [{"id": 1, "host": {"os": "koji-kabi integration tier", "arch": arch},
-                        "content_generator": {"name": cg, "version": "1"},
-                        "container": {"type": "none", "arch": arch},
-                        "tools": [], "components": [], "extra": {}}],
-        "output": [{"buildroot_id": 1, "filename": p.name, "filesize": p.stat().st_size,
-                    "arch": p.name.rsplit(".", 2)[-2], "type": "rpm",
-                    "checksum": hashlib.md5(p.read_bytes()).hexdigest(),
-                    "checksum_type": "md5"} for p in files],
-    }
-
-
-def _cg_import(hub: Hub, files: list[Path], source: str) -> str:
-    """Import a build through a content generator, recording its SCM ``source``
-    (``koji import`` cannot: its builds have none, so they could never be rebuilt)."""
-    s = hub.settings
-    cgs = hub.session.listCGs()
-    if hub.user["name"] not in cgs.get(s.cg, {}).get("users", []):
-        hub.session.grantCGAccess(hub.user["name"], s.cg, create=True)
-    serverdir = f"cli-import/koji-kabi-it-{os.getpid()}-{time.time_ns()}"
-    for p in files:
-        hub.session.uploadWrapper(str(p), serverdir)
-    return hub.session.CGImport(_cg_metadata(files, source, s.cg, s.arch), serverdir)["nvr"]
-
-
-def _ensure_listed(hub: Hub, tag: str, package: str) -> None:
-    if not hub.session.checkTagPackage(tag, package):
-        hub.session.packageListAdd(tag, package, owner=hub.user["name"])
-
-
-def _tag(hub: Hub, sc: Scenario, tag: str, nvr: str) -> None:
-    hub.session.tagBuildBypass(tag, nvr)
-    sc.tagged.append((tag, nvr))
-
-
-def _koji_import(hub: Hub, files: list[Path]) -> None:
-    """``koji import``: one upload + importRPM call per file, SRPM first."""
-    ordered = sorted(files, key=lambda p: (not p.name.endswith(".src.rpm"), p.name))
-    res = hub.koji("import", *map(str, ordered))
-    assert res.returncode == 0, res.stdout + res.stderr
-
-
-def _build(hub: Hub) -> tuple[Any, dict[str, list[Path]], dict]:
-    from tests.support import rpmfactory as rf
-
-    if shutil.which("rpmbuild") is None:
-        pytest.skip("rpmbuild is not installed (needed to make the test RPMs)")
-    s = hub.settings
-    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + f"p{os.getpid() % 100000}"
-    seed = int(hashlib.sha256(stamp.encode()).hexdigest()[:8], 16)
-    old = rf.random_symbols(300, seed=seed)
-    churn = rf.churn(old, changed_frac=0.05, added=5, removed=2, seed=seed)
-    changed, removed = sorted(churn.changed), sorted(churn.removed)
-    keep = sorted(set(old) - churn.changed - churn.removed)
-    version = "5.14.0"
-    rel_old, rel_new = f"1.kabiit{stamp}.el8", f"2.kabiit{stamp}.el8"
-    kver = f"{version}-{rel_old}.{{arch}}"
-    bad_req = {**{k: old[k] for k in keep[20:30]}, **{k: old[k] for k in changed[:3]},
-               removed[0]: old[removed[0]]}
-    builds = {
-        "old": rf.kernel_build(s.kernel_package, version, rel_old, [s.arch], {s.arch: old}),
-        "new": rf.kernel_build(s.kernel_package, version, rel_new, [s.arch],
-                               {s.arch: churn.symbols}),
-        "ok": rf.kmod_build("kmod-kabiit-ok", "1.0", f"1.kabiit{stamp}.el8", s.arch,
-                            {k: old[k] for k in keep[:20]}, kver=kver),
-        "bad": rf.kmod_build("kmod-kabiit-broken", "1.0", f"1.kabiit{stamp}.el8", s.arch,
-                             bad_req, kver=kver),
-    }
-    files = {k: rf.build_rpms(b, hub.tmp / k) for k, b in builds.items()}
-    truth = {"stamp": stamp, "changed": churn.changed, "added": churn.added,
-             "removed": churn.removed,
-             "bad_mismatched": {k: (old[k], churn.symbols[k]) for k in changed[:3]},
-             "bad_missing": frozenset(removed[:1])}
-    return builds, files, truth
+    def landing(self, label: str) -> dict:
+        """The hook's kabiCheck task of a kernel (there is exactly one; kabi.rebuild's
+        tasks carry options)."""
+        (task,) = [t for t in self.kit.wait_kabi(self.builds[label]["id"])
+                   if t["request"][1] == {}]
+        return task
 
 
 @pytest.fixture(scope="session")
-def scenario(hub: Hub) -> Iterator[Scenario]:
-    """Old kernel tagged, a compatible and a broken kmod tagged, then a new kernel imported
-    with ``koji import`` (RPM by RPM) and tagged: what a kernel landing in Koji looks like."""
-    s = hub.settings
-    builds, files, truth = _build(hub)
-    source = {k: (f"git+https://kabi-it.invalid/kmods/{builds[k].name}.git#"
-                  + hashlib.sha1(f"{builds[k].nvr}".encode()).hexdigest()) for k in ("ok", "bad")}
-    for tag in (s.kmod_tag, s.gated_tag):
-        if tag:
-            for k in ("ok", "bad"):
-                _ensure_listed(hub, tag, builds[k].name)
-    _ensure_listed(hub, s.kernel_tag, s.kernel_package)
-    t0 = time.monotonic()
-    _koji_import(hub, files["old"])
-    sc = Scenario(truth["stamp"], builds["old"].nvr, builds["new"].nvr,
-                  hub.session.getBuild(builds["old"].nvr)["id"], 0, builds["ok"].nvr,
-                  builds["bad"].nvr, source["ok"], source["bad"], truth["changed"],
-                  truth["added"], truth["removed"], truth["bad_mismatched"],
-                  truth["bad_missing"], 0.0)
-    try:
-        _tag(hub, sc, s.kernel_tag, sc.old_nvr)
-        for k in ("ok", "bad"):
-            _cg_import(hub, files[k], source[k])
-            _tag(hub, sc, s.kmod_tag, builds[k].nvr)
-        # hub clock, not ours: listTasks(createdAfter=) compares with the hub's time
-        sc.imported_at = hub.session.getLastEvent()["ts"] - 1
-        _koji_import(hub, files["new"])
-        sc.new_id = hub.session.getBuild(sc.new_nvr)["id"]
-        sc.hook_tasks = hub.tasks_for(sc.new_id, sc.imported_at)  # all created by now
-        _tag(hub, sc, s.kernel_tag, sc.new_nvr)
-        note_timing(f"setup (imports and tags of the 4 test builds): {time.monotonic() - t0:.1f}s")
-        yield sc
-    finally:
-        _cleanup(hub, sc)
+def main_world(hub: Hub, rpm_dirs: tuple[Path, Path]) -> MainWorld:
+    kit = hub.ensure("full")
+    out, cache = rpm_dirs
+    s = build_series(out, cache, STAMP, "main", 1, (X86, ARM), 400, MAIN_KMODS, kernels=3,
+                     stablelist=True)
+    n = names("main")
+    kit.cancel_open_rebuilds()  # nothing of other modules in flight
+    kit.listed(n["kernel"], "kernel")
+    kit.listed(n["kmods"], *MAIN_KMODS)
+    kit.listed(n["gated"], *MAIN_KMODS)
+    sources = {k: source_for(k, STAMP) for k in MAIN_KMODS}
+    builds: dict[str, dict] = {}
+    for kmod in ("kmod-ok", "kmod-nosrc"):  # koji import: no source, no task
+        builds[kmod] = kit.admin.getBuild(kit.koji_import(s.kmods[kmod]))
+    for kmod in ("kmod-crc", "kmod-optout"):  # CG import: build.source
+        builds[kmod] = kit.cg_build(s.kmods[kmod], sources[kmod])
+    # task builds: build.source recorded, or (as older Kojis did) only the task's request
+    builds["kmod-gone"] = kit.task_build(s.kmods["kmod-gone"], sources["kmod-gone"])
+    builds["kmod-nvidia"] = kit.task_build(s.kmods["kmod-nvidia"], sources["kmod-nvidia"],
+                                           record_source=False)
+    assert not builds["kmod-nvidia"]["source"] and builds["kmod-gone"]["source"]
+    for kmod in MAIN_KMODS:
+        kit.tag_build(n["kmods"], builds[kmod]["id"])
+    for label in ("K1", "K2"):  # each lands by koji import, then is tagged
+        kit.koji_import(s.kernels[label])
+        builds[label] = kit.admin.getBuild(s.kernel_nvr[label])
+        kit.tag_build(n["kernel"], builds[label]["id"])
+        kit.wait_kabi(builds[label]["id"])
+    return MainWorld(kit, s, builds, sources, n)
 
 
-def _cleanup(hub: Hub, sc: Scenario) -> None:
-    """Untag what this run tagged; cancel the open tasks its kernels and tests caused."""
-    if hub.settings.keep:
-        return
-    tops = [t["id"] for b in (sc.old_id, sc.new_id) if b
-            for t in hub.tasks_for(b, sc.imported_at - 3600)] + sc.extra_tasks
-    for task_id in tops:
-        for child in hub.session.getTaskChildren(task_id):
-            if child["state"] in OPEN_STATES:
-                hub.session.cancelTask(child["id"])
-        if hub.session.getTaskInfo(task_id)["state"] in OPEN_STATES:
-            hub.session.cancelTask(task_id)
-    for tag, nvr in reversed(sc.tagged):
-        hub.session.untagBuildBypass(tag, nvr, strict=False)
+# --------------------------------------------------------------------------- CLI world
+
+CLI_MANY = 24  # kmods (x 2 arches) in the tag of the round-trip test
 
 
-def kabi_check_task(hub: Hub, sc: Scenario) -> dict:
-    """The hook's kabiCheck task of the new kernel, finished (timed once)."""
-    hub.require_plugin()
-    assert sc.hook_tasks, f"no kabiCheck task was created for {sc.new_nvr}"
-    task_id = sc.hook_tasks[0]["id"]
-    info = hub.wait_task(task_id, f"kabiCheck of {sc.new_nvr}")
-    line = (f"kabiCheck task {task_id} ({sc.new_nvr}): created -> started "
-            f"{info['start_ts'] - info['create_ts']:.1f}s, ran "
-            f"{info['completion_ts'] - info['start_ts']:.1f}s, total "
-            f"{info['completion_ts'] - info['create_ts']:.1f}s")
-    if line not in TIMINGS:
-        note_timing(line)
-    return info
+@dataclass
+class CliWorld:
+    """Two kernels (x86_64 + aarch64), kmods that survive / break, many small kmods and a
+    plain package, for the koji CLI plugin; ``expected`` keeps outputs seen on a hub
+    without the hub plugin, to compare with the same commands on a hub with it."""
+
+    kit: Kit
+    series: Series
+    nvr: dict[str, str]  # K1, K2, OK, CRC, GONE, PLAIN
+    tags: dict[str, str]  # kernel, kmods, ok, many, few, misc
+    rules: Path
+    home: Path
+    expected: dict[tuple[str, ...], tuple[int, str, str]]
+
+    def koji(self, *args: str, user: str | None = None, **env: str) -> Any:
+        return self.kit.rk.koji(*args, user=user, env={"HOME": str(self.home), **env})
 
 
-def report_json(hub: Hub, task_id: int) -> dict:
-    return json.loads(hub.report(task_id, "kabi-report.json"))
+@pytest.fixture(scope="session")
+def cli_world(hub: Hub, rpm_dirs: tuple[Path, Path],
+              tmp_path_factory: pytest.TempPathFactory) -> CliWorld:
+    kit = hub.ensure(hub.rk.phase or "plain")
+    out, cache = rpm_dirs
+    kmods = {"kmod-ok": {X86: ["stable:0:20"], ARM: ["stable:0:20"]},
+             "kmod-crc": {X86: ["stable:20:30", "changed:0:2"], ARM: ["stable:20:30"]},
+             "kmod-gone": {X86: ["stable:30:35", "removed:0:1"]}}
+    kmods.update({f"kmod-many{i:02d}": {X86: [f"stable:{i}:{i + 5}"], ARM: [f"stable:{i}:{i + 5}"]}
+                  for i in range(CLI_MANY)})
+    s = build_series(out, cache, STAMP, "cli", 41, (X86, ARM), 300, kmods)
+    p = f"kit-{STAMP}-cli"
+    tags = {k: f"{p}-{k}" for k in ("kernel", "kmods", "ok", "many", "few", "misc")}
+    for tag in tags.values():
+        kit.tag(tag)
+    kit.listed(tags["kernel"], "kernel")
+    kit.listed(tags["kmods"], "kmod-ok", "kmod-crc", "kmod-gone")
+    kit.listed(tags["ok"], "kmod-ok")
+    kit.listed(tags["many"], *[k for k in kmods if "many" in k])
+    kit.listed(tags["few"], *[k for k in kmods if "many" in k][:4])
+    kit.listed(tags["misc"], "bash-completion-extra")
+    for label in ("K1", "K2"):
+        kit.tag_build(tags["kernel"], kit.cg_import(s.kernels[label], source_for(
+            "kernel", STAMP))["build_id"])
+    for i, kmod in enumerate(kmods):
+        build_id = kit.cg_import(s.kmods[kmod], source_for(kmod, STAMP))["build_id"]
+        if "many" not in kmod:
+            kit.tag_build(tags["kmods"], build_id)
+        else:
+            kit.tag_build(tags["many"], build_id)
+            if i < 3 + 4:
+                kit.tag_build(tags["few"], build_id)
+    kit.tag_build(tags["ok"], s.kmod_nvr["kmod-ok"])
+    paths, plain = plain_package(out, cache, STAMP + "cli")
+    kit.tag_build(tags["misc"], kit.koji_import(paths))
+    tmp = tmp_path_factory.mktemp("cli")
+    rules = tmp / "rules.yaml"
+    rules.write_text("kernel_packages: [kernel]\nwatch:\n"
+                     f"  - kernel_tag: {tags['kernel']}\n"
+                     f"    kmod_tags: [{tags['kmods']}]\n"
+                     f"    target: {p}\n")
+    home = tmp / "home"
+    home.mkdir()
+    nvr = {"K1": s.kernel_nvr["K1"], "K2": s.kernel_nvr["K2"], "OK": s.kmod_nvr["kmod-ok"],
+           "CRC": s.kmod_nvr["kmod-crc"], "GONE": s.kmod_nvr["kmod-gone"], "PLAIN": plain}
+    return CliWorld(kit, s, nvr, tags, rules, home, {})

@@ -1,0 +1,196 @@
+"""An in-memory Koji for the pipeline's unit tests: a ``KojiView`` and a ``TaskHost``.
+
+Builds and RPMs come from real RPM files (their headers give names and deps); tags are
+ordered lists of tagging events; claims are a dict.  Every answer is a plain look-up, so
+a failing test points at the pipeline, not at a simulated hub.  What really crosses a
+Koji hub is tested against a real one (``tests/integration``).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from koji_kabi.errors import KabiError
+from koji_kabi.kojiclient import deps_from_header
+from koji_kabi.packages import Triple
+from koji_kabi.rpmheader import RpmHeader, read_rpm_file
+
+PathLike = Union[str, Path]
+
+
+@functools.cache
+def _header(path: str) -> RpmHeader:
+    """Headers of the session's fixture RPMs, read once however many fakes use them."""
+    return read_rpm_file(path)
+
+
+class FakeKoji:
+    """Builds, RPMs, tags, task requests, claims and subtasks as plain Python data.
+
+    One counter numbers builds, RPMs and tasks alike, so mixing up two kinds of id is a
+    missing key instead of a plausible wrong answer.  Tag listings (``latest``) carry no
+    ``source``, as Koji's ``getLatestBuilds`` does not.
+    """
+
+    parsed = None  # no parse cache: every check reads the headers' deps afresh
+
+    def __init__(self) -> None:
+        self.event = 0
+        self._ids = itertools.count(1)
+        self._builds: dict[int, dict] = {}
+        self._rpms: dict[int, list[dict]] = {}  # build id -> RPM dicts, in import order
+        self._headers: dict[int, RpmHeader] = {}  # rpm id -> header
+        self._paths: dict[int, str] = {}  # rpm id -> file
+        self.tags: dict[str, list[tuple[int, int]]] = {}  # tag -> [(event, build id)]
+        self.requests: dict[int, list] = {}  # task id -> request
+        self.task_faults: set[int] = set()  # tasks whose info cannot be read
+        self.free = 0  # FREE tasks in "Koji"
+        self.claims: dict[str, int] = {}  # claim key -> task that claimed it
+        self.failed: set[str] = set()  # claim keys whose rebuild failed: claimable again
+        self.claim_calls: list[list[dict]] = []
+        self.subtasks: list[dict] = []
+
+    # ------------------------------------------------------------------ test side
+
+    def _tick(self) -> int:
+        self.event += 1
+        return self.event
+
+    def add_tag(self, name: str) -> None:
+        self.tags.setdefault(name, [])
+
+    def add_task(self, request: list) -> int:
+        """A task with that request (a build's ``build`` task, or a kabiCheck)."""
+        task_id = next(self._ids)
+        self.requests[task_id] = list(request)
+        return task_id
+
+    def add_build(self, paths: Iterable[PathLike], *, tag: Optional[str] = None,
+                  source: Optional[str] = None, task_request: Optional[list] = None,
+                  cg: bool = False) -> dict:
+        """A COMPLETE build of the RPM files (all of one source RPM).
+
+        ``task_request``: built by a ``build`` task with that request; ``cg``: a content
+        generator import; neither: a ``koji import`` (RPMs may follow, see add_rpms).
+        """
+        paths = [str(p) for p in paths]
+        (nvr,) = {_header(p).build_nvr for p in paths}
+        name, version, release = nvr.rsplit("-", 2)
+        build_id = next(self._ids)
+        task_id = None if task_request is None else self.add_task(task_request)
+        self._builds[build_id] = {
+            "id": build_id, "build_id": build_id, "nvr": nvr, "name": name,
+            "package_name": name, "version": version, "release": release,
+            "epoch": _header(paths[0]).epoch, "state": 1, "source": source,
+            "task_id": task_id, "cg_id": 1 if cg else None,
+            "creation_event_id": self._tick()}
+        self._rpms[build_id] = []
+        self.add_rpms(build_id, paths)
+        if tag:
+            self.tag(tag, build_id)
+        return dict(self._builds[build_id])
+
+    def add_rpms(self, build_id: int, paths: Iterable[PathLike]) -> None:
+        for path in map(str, paths):
+            hdr = _header(path)
+            if hdr.build_nvr != self._builds[build_id]["nvr"]:
+                raise ValueError(f"{path} is not an RPM of build {build_id}")
+            rpm_id = next(self._ids)
+            self._rpms[build_id].append({
+                "id": rpm_id, "build_id": build_id, "name": hdr.name, "version": hdr.version,
+                "release": hdr.release, "epoch": hdr.epoch,
+                "arch": "src" if hdr.is_source else hdr.arch, "payloadhash": hdr.digest})
+            self._headers[rpm_id], self._paths[rpm_id] = hdr, path
+
+    def tag(self, tag: str, build_id: int) -> None:
+        self.add_tag(tag)
+        self.tags[tag].append((self._tick(), build_id))
+
+    def fetch(self, build: dict, rpm: dict) -> str:
+        """The pipeline's ``FetchRpm``: the RPM's own file."""
+        return self._paths[rpm["id"]]
+
+    # ------------------------------------------------------------------ KojiView
+
+    def _find(self, ref: Any) -> Optional[dict]:
+        if isinstance(ref, int):
+            found = self._builds.get(ref)
+        else:
+            found = next((b for b in self._builds.values() if b["nvr"] == ref), None)
+        return dict(found) if found else None
+
+    def build(self, ref: Any) -> Optional[dict]:
+        return self._find(ref)
+
+    def builds(self, refs: Sequence[Any]) -> list[dict]:
+        out = []
+        for ref in refs:
+            found = self._find(ref)
+            if found is None:
+                raise KabiError(str(ref), "no such build")
+            out.append(found)
+        return out
+
+    def build_tags(self, build_id: int) -> list[str]:
+        return [t for t, entries in self.tags.items() if any(b == build_id for _e, b in entries)]
+
+    def task_requests(self, task_ids: Sequence[int]) -> list[Optional[list]]:
+        return [None if t in self.task_faults or t not in self.requests
+                else list(self.requests[t]) for t in task_ids]
+
+    def rpms(self, build_ids: Sequence[int]) -> list[list[dict]]:
+        return [[dict(r) for r in self._rpms[b]] for b in build_ids]
+
+    def latest(self, tags: Sequence[str], package: Optional[str] = None,
+               event: Optional[int] = None) -> list[list[dict]]:
+        """Per tag, the last-tagged build of each package as of ``event``, newest first."""
+        out = []
+        for tag in tags:
+            seen: set[str] = set()
+            rows = []
+            for ev, build_id in reversed(self.tags[tag]):
+                b = self._builds[build_id]
+                if (event is not None and ev > event) or b["package_name"] in seen \
+                        or (package is not None and b["package_name"] != package):
+                    continue
+                seen.add(b["package_name"])
+                rows.append({k: v for k, v in b.items() if k != "source"} | {"tag_name": tag})
+            out.append(rows)
+        return out
+
+    def deps(self, rpms: Sequence[dict], dep_type: Optional[int]) -> list[list[Triple]]:
+        return [deps_from_header(self._headers[r["id"]], dep_type) for r in rpms]
+
+    # ------------------------------------------------------------------ TaskHost
+
+    def free_tasks(self) -> int:
+        return self.free
+
+    def claim_rebuilds(self, task_id: Optional[int], claims: list[dict],
+                       max_in_flight: int) -> dict:
+        """A key is granted once, unless its rebuild failed; every live claim is in flight."""
+        self.claim_calls.append([dict(c) for c in claims])
+        in_flight = sum(1 for k in self.claims if k not in self.failed)
+        granted, existing = [], {}
+        for claim in claims:
+            key = claim["key"]
+            if key in self.claims and key not in self.failed:
+                existing[key] = self.claims[key]
+            elif in_flight < max_in_flight:
+                self.claims[key] = int(task_id or 0)
+                self.failed.discard(key)
+                granted.append(key)
+                in_flight += 1
+        return {"granted": granted, "existing": existing, "in_flight": in_flight}
+
+    def subtask(self, method: str, arglist: list, label: str, parent: Optional[int],
+                channel: str, priority: int) -> int:
+        task_id = next(self._ids)
+        self.subtasks.append({"id": task_id, "method": method, "arglist": arglist,
+                              "label": label, "parent": parent, "channel": channel,
+                              "priority": priority})
+        return task_id

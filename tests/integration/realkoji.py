@@ -1,0 +1,281 @@
+"""The local real Koji of the integration tier, with koji-kabi installed as an admin would.
+
+``../shared/realkoji`` brings up Koji's own hub (Apache + mod_wsgi + PostgreSQL), ``kojid``
+and CLI from ``../shared/koji``.  This module installs the project into a staging root
+(``pip install --no-deps --root STAGE --prefix /usr .``: the files land where the README
+says, under ``STAGE/usr``), writes the plugin configuration and the test hub's policy,
+and (re)starts the hub in one of three *phases*:
+
+``plain``     the hub without the koji-kabi hub plugin (the CLI must still work);
+``disabled``  the hub plugin with a broken configuration (it must disable itself, the hub
+              must keep serving);
+``full``      the hub plugin configured for the tier's rules.
+
+The hub runs as ``www-data``: the clone and ``../shared`` may not be readable by it, so
+everything the hub loads is copied under ``STAGE`` (default ``/srv/koji-kabi-it``).
+``build`` tasks (the rebuilds) cannot run here (Debian has no mock): the channel policy
+routes them to channels without hosts, where they stay FREE, and the ``build_rpm`` policy
+denies any that a test assigns to the builder, which makes it fail as a real one would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+REPO = Path(__file__).resolve().parents[2]
+HARNESS = Path(os.environ.get("REALKOJI_DIR") or REPO.parent / "shared" / "realkoji")
+ROOT = Path(os.environ.get("REALKOJI_ROOT", "/srv/realkoji"))
+STAGE = Path(os.environ.get("KOJI_KABI_IT_ROOT", "/srv/koji-kabi-it"))
+PY = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+#: channels of the rebuild subtasks: as requested by koji-kabi ("default"), or not
+HOLD_CHANNEL, STRAY_CHANNEL = "kabi-it-rebuilds", "kabi-it-strays"
+PHASES = ("plain", "disabled", "full")
+DENY = "deny kmod does not match the kABI of the kernel in this tag"
+
+
+def unavailable() -> Optional[str]:
+    """Why the local real Koji cannot run here, or None."""
+    if os.environ.get("KOJI_KABI_IT", "").lower() in ("0", "no", "off"):
+        return "real-Koji tier turned off (KOJI_KABI_IT=0)"
+    if not (HARNESS / "up.sh").is_file():
+        return f"no real Koji harness at {HARNESS} (../shared/realkoji beside the clone)"
+    if os.geteuid() != 0:
+        return "real-Koji tier needs root (it runs its own PostgreSQL, Apache and kojid)"
+    if not Path("/etc/debian_version").exists() or shutil.which("apt-get") is None:
+        return "real-Koji tier needs Debian (the harness installs Apache/PostgreSQL with apt)"
+    return None
+
+
+def _run(argv: Sequence[str], env: Optional[dict[str, str]] = None, timeout: float = 900,
+         what: str = "") -> str:
+    res = subprocess.run(list(argv), capture_output=True, text=True, env=env, timeout=timeout,
+                         stdin=subprocess.DEVNULL, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"{what or argv[0]} failed ({res.returncode}):\n"
+                           f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return res.stdout
+
+
+@dataclass
+class Result:
+    """A finished koji CLI run."""
+
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return (f"$ {' '.join(self.argv)}\nexit {self.returncode}\n--- stdout\n{self.stdout}"
+                f"--- stderr\n{self.stderr}")
+
+
+class RealKoji:
+    """The hub, kojid and CLI of ``../shared/realkoji`` with koji-kabi installed."""
+
+    def __init__(self, stamp: str) -> None:
+        self.stamp = stamp
+        self.phase: Optional[str] = None
+        self.site = STAGE / "usr" / "lib" / PY / "site-packages"
+        self.etc = STAGE / "etc"
+        self.pki = STAGE / "pki"
+        self.rules_path = self.etc / "rules.yaml"
+        self.hub_conf = self.etc / "kabi-hub.conf"
+        self.broken_hub_conf = self.etc / "kabi-hub-broken.conf"
+        self.builder_conf = self.etc / "kabi-builder.conf"
+        self.cache = STAGE / "cache"
+        self.policy_file = ROOT / "etc" / "hub.conf.d" / "koji-kabi-it.conf"
+        self.hub_url = "https://localhost:%s/kojihub" % os.environ.get("REALKOJI_HTTPS_PORT",
+                                                                       "18443")
+        port = os.environ.get("REALKOJI_HTTP_PORT", "18080")
+        self.anon_url = f"http://127.0.0.1:{port}/kojihub"
+        self.topurl = f"http://127.0.0.1:{port}/kojifiles"
+        self.topdir = ROOT / "koji"
+        self.ca = ROOT / "pki" / "ca.crt"
+        self.started: list[float] = []
+        self.up_mark = 0
+
+    # ------------------------------------------------------------------ install
+    def install(self) -> None:
+        """Install this checkout into ``STAGE/usr`` and copy the test kojid plugin there."""
+        if STAGE.exists():
+            for sub in ("usr", "it-plugins"):
+                shutil.rmtree(STAGE / sub, ignore_errors=True)
+        for d in (self.etc, self.pki, self.cache):
+            d.mkdir(parents=True, exist_ok=True)
+        _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+              "--no-warn-script-location", "--disable-pip-version-check", "--root",
+              str(STAGE), "--prefix", "/usr", str(REPO)], what="pip install --root")
+        for name in ("kabi_hub.py",):
+            assert (STAGE / "usr/lib/koji-hub-plugins" / name).is_file(), name
+        plugins = STAGE / "it-plugins"
+        plugins.mkdir()
+        shutil.copy(Path(__file__).with_name("kojid_test_plugin.py"), plugins / "kabi_it.py")
+        _run(["chmod", "-R", "a+rX", str(STAGE)])
+
+    @property
+    def hub_plugin_dir(self) -> Path:
+        return STAGE / "usr" / "lib" / "koji-hub-plugins"
+
+    @property
+    def builder_plugin_dir(self) -> Path:
+        return STAGE / "usr" / "lib" / "koji-builder-plugins"
+
+    @property
+    def cli_plugin_dir(self) -> Path:
+        return self.site / "koji_cli_plugins"
+
+    # ------------------------------------------------------------------ configs
+    def write_configs(self, rules_text: str, gated_tag_glob: str) -> None:
+        self.rules_path.write_text(rules_text)
+        self.hub_conf.write_text(
+            "[kabi]\n"
+            f"rules = {self.rules_path}\n"
+            "channel = kabi\n"
+            "priority = 25\n")
+        # an unknown option: the plugin must disable itself, never the hub
+        self.broken_hub_conf.write_text(f"[kabi]\nrules = {self.rules_path}\nchanel = kabi\n")
+        self.write_builder_conf()
+        self.gated_tag_glob = gated_tag_glob
+        _run(["chmod", "-R", "a+rX", str(self.etc)])
+
+    def write_builder_conf(self, **settings: Any) -> None:
+        """kojid's plugin settings (read by each task's own process: no restart needed)."""
+        values = {"rules": self.rules_path, "cache_dir": self.cache, "settle_seconds": 3,
+                  "poll": 1, "tag_wait": 60, **settings}
+        self.builder_conf.write_text("[kabi]\n" + "".join(f"{k} = {v}\n"
+                                                          for k, v in values.items()))
+        self.builder_conf.chmod(0o644)
+
+    def _policy(self, phase: str) -> str:
+        text = (
+            "# koji-kabi integration tier (tests/integration/realkoji.py)\n"
+            "[policy]\n"
+            "channel =\n"
+            f"    method build && match req_channel default :: use {HOLD_CHANNEL}\n"
+            f"    method build :: use {STRAY_CHANNEL}\n"
+            "    has req_channel :: req\n"
+            "    is_child_task :: parent\n"
+            "    all :: use default\n"
+            "build_rpm =\n"
+            "    all :: deny test hub: no mock, builds never run here\n")
+        if phase != "plain":  # the kabi_compatible test exists only with the plugin
+            text += (
+                "tag =\n"
+                f"    tag {self.gated_tag_glob} :: {{\n"
+                f"        kabi_compatible !! {DENY}\n"
+                "    }\n"
+                "    all :: allow\n")
+        return text
+
+    # ------------------------------------------------------------------ lifecycle
+    def env(self, phase: str) -> dict[str, str]:
+        hub_plugins = {"plain": "", "disabled": "kabi_hub", "full": "kabi_hub"}[phase]
+        hub_conf = self.broken_hub_conf if phase == "disabled" else self.hub_conf
+        return dict(
+            os.environ,
+            REALKOJI_PYTHONPATH=str(self.site),
+            REALKOJI_HUB_PLUGINS=hub_plugins,
+            REALKOJI_HUB_PLUGIN_PATH=str(self.hub_plugin_dir),
+            REALKOJI_BUILDER_PLUGINS="kabi_builder kabi_it",
+            REALKOJI_BUILDER_PLUGIN_PATH=f"{self.builder_plugin_dir}:{STAGE / 'it-plugins'}",
+            REALKOJI_CLI_PLUGIN_PATH=str(self.cli_plugin_dir),
+            KOJI_KABI_HUB_CONFIG=str(hub_conf),
+            KOJI_KABI_BUILDER_CONFIG=str(self.builder_conf),
+        )
+
+    def up(self, phase: str) -> float:
+        """(Re)start hub and kojid in ``phase``; returns the seconds it took."""
+        assert phase in PHASES, phase
+        started = time.monotonic()
+        self.up_mark = self.log_mark()  # the hub log of this start begins here
+        self.policy_file.parent.mkdir(parents=True, exist_ok=True)
+        self.policy_file.write_text(self._policy(phase))
+        self.policy_file.chmod(0o644)
+        _run([str(HARNESS / "up.sh"), "--restart"], env=self.env(phase), what="realkoji up.sh")
+        self.phase = phase
+        seconds = time.monotonic() - started
+        self.started.append(seconds)
+        return seconds
+
+    def down(self) -> None:
+        with_policy = self.policy_file.exists()
+        _run([str(HARNESS / "down.sh")], what="realkoji down.sh", timeout=120)
+        if with_policy:
+            self.policy_file.unlink()
+
+    # ------------------------------------------------------------------ clients
+    def session(self, user: Optional[str] = "kojiadmin") -> Any:
+        """A logged-in ClientSession (SSL certificate of ``user``), or anonymous over http."""
+        import koji
+
+        if user is None:
+            return koji.ClientSession(self.anon_url, {"anon_retry": True, "max_retries": 5})
+        session = koji.ClientSession(self.hub_url, {"serverca": str(self.ca),
+                                                    "anon_retry": True, "max_retries": 5})
+        session.ssl_login(cert=str(self.cert(user)), serverca=str(self.ca))
+        return session
+
+    def cert(self, user: str) -> Path:
+        """The client certificate of ``user`` (made on first use, signed by the hub's CA)."""
+        if user in ("kojiadmin", "builder1"):
+            return ROOT / "pki" / f"{user}.pem"
+        pem = self.pki / f"{user}.pem"
+        if not pem.exists():
+            key, csr, crt = (self.pki / f"{user}.{ext}" for ext in ("key", "csr", "crt"))
+            ext = self.pki / "client.ext"
+            ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,"
+                           "keyEncipherment\nextendedKeyUsage=clientAuth\n")
+            _run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                  "-out", str(csr), "-subj", f"/O=realkoji/OU=users/CN={user}"])
+            _run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.ca),
+                  "-CAkey", str(ROOT / "pki" / "ca.key"), "-CAcreateserial", "-days", "30",
+                  "-sha256", "-out", str(crt), "-extfile", str(ext)])
+            pem.write_bytes(crt.read_bytes() + key.read_bytes())
+            pem.chmod(0o600)
+        return pem
+
+    def koji(self, *args: str, user: Optional[str] = "kojiadmin", timeout: float = 300,
+             env: Optional[dict[str, str]] = None) -> Result:
+        """The koji CLI of the Koji source, with the profile up.sh wrote and the installed
+        CLI plugin (argv list: no shell).  ``user=None``: ``--noauth``."""
+        auth = ["--noauth"] if user is None else ["--cert", str(self.cert(user))]
+        argv = [str(ROOT / "bin" / "koji"), "-p", "realkoji", *auth, *args]
+        run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
+                   "HOME": str(STAGE), **(env or {})}
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                             env=run_env, stdin=subprocess.DEVNULL, check=False)
+        return Result(argv, res.returncode, res.stdout, res.stderr)
+
+    # ------------------------------------------------------------------ logs
+    def log_mark(self, name: str = "httpd-error.log") -> int:
+        path = ROOT / "log" / name
+        return path.stat().st_size if path.exists() else 0
+
+    def log_since(self, mark: int, name: str = "httpd-error.log") -> str:
+        with open(ROOT / "log" / name, "rb") as f:
+            f.seek(mark)
+            return f.read().decode("utf-8", "replace")
+
+    def requests_since(self, mark: int) -> list[tuple[str, str]]:
+        """(method, user) of each XML-RPC request the hub answered since ``mark`` of its
+        log (``u=None``: anonymous; a multicall is one request)."""
+        out = []
+        for line in self.log_since(mark).splitlines():
+            if "koji.xmlrpc: Returning " in line:
+                fields = dict(f.split("=", 1) for f in line.split() if f[:2] in ("m=", "u="))
+                out.append((fields.get("m", "?"), fields.get("u", "?")))
+        return out
+
+
+if __name__ == "__main__":  # python -m tests.integration.realkoji down
+    if sys.argv[1:] == ["down"] and unavailable() is None:
+        RealKoji("").down()
