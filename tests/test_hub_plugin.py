@@ -727,6 +727,9 @@ def test_check_argument_errors(world: World) -> None:
         p.call("kabi.check", PLAIN, kernel=K1)
     with pytest.raises(koji.GenericError, match="kmods9-release: no kernel build"):
         p.call("kabi.check", KMODS["kmod-ok"], tag="kmods9-release")
+    # a kernel in a tag the rules do not watch: an error, not an empty answer
+    with pytest.raises(koji.GenericError, match="el9-other: not a watched kernel tag"):
+        p.call("kabi.check", K1, tag="el9-other")
 
 
 def test_delta_of_two_kernels(world: World) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
+from koji_kabi.checks import watch_of
 from koji_kabi.errors import KabiError
 from koji_kabi.pipeline import CheckOptions, Context, check_arch_job, run_check, settle
 from koji_kabi.render import report_text
@@ -419,3 +420,17 @@ def test_non_kernel_builds_are_a_clear_error(world: World) -> None:
     with pytest.raises(KabiError, match="kernel-9-9: no such build"):
         world.check("kernel-9-9")
     assert world.koji.subtasks == []
+
+
+def test_watch_of_a_kernel_is_the_one_whose_tag_holds_it(world: World) -> None:
+    """Hub calls and the CLI pick, among a package's watch entries, the one whose kernel
+    tag holds the build (the first entry when none does, the named tag's when given)."""
+    two = rules(watch=[{"kernel_tag": "el9s-kernel", "kmod_tags": ["kmods9s"]},
+                       {"kernel_tag": "el9-kernel", "kmod_tags": ["kmods9-testing"]}])
+    k1 = world.builds[K1]
+    assert watch_of(world.koji, two, k1).kernel_tag == "el9-kernel"  # tagged there
+    k2 = world.add_kernel(world.rpms.k2, tag=None)
+    assert watch_of(world.koji, two, k2).kernel_tag == "el9s-kernel"  # nowhere: the first
+    assert watch_of(world.koji, two, k1, "el9s-kernel").kernel_tag == "el9s-kernel"
+    assert watch_of(world.koji, two, k1, "el9-other") is None
+    assert watch_of(world.koji, rules(kernel_packages=["kernel-rt"], watch=[]), k1) is None

@@ -117,7 +117,7 @@ class Kit:
 
     def cg_build(self, paths: Sequence[Path], source: str) -> dict:
         """:meth:`cg_import`, returning the build."""
-        return self.cg_build(paths, source)
+        return self.admin.getBuild(self.cg_import(paths, source)["build_id"])
 
     def task_build(self, paths: Sequence[Path], source: str, target: str = "",
                    draft: bool = False, record_source: bool = True) -> dict:
