@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -134,6 +134,19 @@ class Kit:
 
     def tag_build(self, tag: str, nvr: Any) -> None:
         self.admin.tagBuildBypass(tag, nvr)
+
+    def baseline(self, names: dict[str, str], kernel: Sequence[Path],
+                 kmods: dict[str, Sequence[Path]], source: Callable[[str], str]) -> dict:
+        """A scenario's starting point: its kmods CG-imported (with a source) and tagged,
+        then its first kernel landed and checked; returns that kernel's build."""
+        self.listed(names["kernel"], "kernel")
+        self.listed(names["kmods"], *kmods)
+        for name, paths in kmods.items():
+            self.tag_build(names["kmods"], self.cg_build(paths, source(name))["id"])
+        k1 = self.cg_build(kernel, source("kernel"))
+        self.tag_build(names["kernel"], k1["id"])
+        self.wait_kabi(k1["id"])
+        return k1
 
     # ------------------------------------------------------------------ tasks
     def wait(self, task_id: int, what: str = "task", timeout: float = TIMEOUT) -> dict:

@@ -41,13 +41,7 @@ def limited(koji_phase: Kit, rpm_dirs, realkoji) -> Limited:
                       for i, k in enumerate(KMODS)})
     n = names("lim")
     kit.cancel_open_rebuilds()
-    kit.listed(n["kernel"], "kernel")
-    kit.listed(n["kmods"], *KMODS)
-    for k in KMODS:
-        kit.tag_build(n["kmods"], kit.cg_import(s.kmods[k], source_for(k, s.stamp))["build_id"])
-    k1 = kit.cg_build(s.kernels["K1"], source_for("kernel", s.stamp))
-    kit.tag_build(n["kernel"], k1["id"])
-    kit.wait_kabi(k1["id"])
+    k1 = kit.baseline(n, s.kernels["K1"], s.kmods, lambda name: source_for(name, s.stamp))
     return Limited(kit, s, {"K1": k1})
 
 

@@ -21,13 +21,7 @@ def test_two_kernels_with_the_same_kabi_give_one_rebuild_each(koji_phase: Kit, r
                      {k: {X86: [f"stable:{i * 5}:{i * 5 + 5}", f"changed:{i}:{i + 1}"]}
                       for i, k in enumerate(KMODS)}, kernels=3)
     n = names("pair")
-    kit.listed(n["kernel"], "kernel")
-    kit.listed(n["kmods"], *KMODS)
-    for k in KMODS:
-        kit.tag_build(n["kmods"], kit.cg_import(s.kmods[k], source_for(k, s.stamp))["build_id"])
-    p1 = kit.cg_build(s.kernels["K1"], source_for("kernel", s.stamp))
-    kit.tag_build(n["kernel"], p1["id"])
-    kit.wait_kabi(p1["id"])
+    kit.baseline(n, s.kernels["K1"], s.kmods, lambda name: source_for(name, s.stamp))
     # K2 and K3 differ only in a symbol no kmod consumes: the same kABI for both kmods
     together = [kit.cg_build(s.kernels[k], source_for("kernel", s.stamp)) for k in ("K2", "K3")]
     for b in together:
