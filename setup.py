@@ -24,6 +24,7 @@ setup(
     data_files=[
         ("lib/koji-hub-plugins", ["koji_kabi_hub/kabi_hub.py"]),
         ("lib/koji-builder-plugins", ["koji_kabi_builder/kabi_builder.py"]),
+        ("share/koji-kabi", ["koji_kabi_hub/kabi-schema.sql"]),
         ("share/koji-kabi/conf", ["conf/kabi-hub.conf", "conf/kabi-builder.conf",
                                   "conf/rules.yaml", "conf/hub.conf.example",
                                   "conf/kojid.conf.example", "conf/koji-cli.conf.example"]),

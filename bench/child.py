@@ -5,8 +5,8 @@ child's resource usage with ``os.wait4``; the child writes what it measured from
 inside (work time without interpreter start-up, bytes read) to ``SPEC["out"]``.
 
 * ``cli``: ``koji-kabi`` with ``SPEC["argv"]``; counts the bytes read from each RPM file.
-* ``task``: the builder plugin's ``kabiCheck`` handler against the test hub over HTTP,
-  as kojid runs it (tests.hubsim.run_task_handler).
+
+(The ``kabiCheck`` task runs in the real kojid's own task process: bench/probe.py.)
 """
 
 from __future__ import annotations
@@ -98,30 +98,11 @@ def run_cli(spec: dict) -> dict:
             "rchar": rchar() - before}
 
 
-def run_task(spec: dict) -> dict:
-    os.environ["KOJI_KABI_BUILDER_CONFIG"] = spec["config"]
-    import koji
-
-    from koji_kabi_builder import kabi_builder
-    from tests.hubsim import kojid_options, run_task_handler
-
-    session = koji.ClientSession(spec["hub"], {"max_retries": 1, "retry_interval": 0.05,
-                                               "timeout": 3600})
-    session.setSession(spec["sinfo"])
-    opts = kojid_options(spec["workdir"], topdir=spec["topdir"], topurl=spec["topurl"],
-                         server=spec["hub"])
-    before = rchar()
-    started = time.monotonic()
-    result = run_task_handler(kabi_builder.KabiCheckTask, spec["task_id"], session, opts)
-    return {"seconds": time.monotonic() - started, "result": result,
-            "rchar": rchar() - before}
-
-
 def main(argv: list[str]) -> int:
     mode, spec_path = argv
     with open(spec_path) as f:
         spec = json.load(f)
-    work = {"cli": run_cli, "task": run_task}[mode]
+    work = {"cli": run_cli}[mode]
     profile = os.environ.get("BENCH_PROFILE")
     if profile:  # python -m pstats FILE: where the time goes
         import cProfile

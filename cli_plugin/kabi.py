@@ -34,7 +34,7 @@ from koji_kabi.errors import KabiError, fault_message
 from koji_kabi.inputs import load_stablelists
 from koji_kabi.kojiclient import SessionView
 from koji_kabi.render import delta_text, dumps, verdict_text, verdicts_text
-from koji_kabi.rules import Rules, load_rules
+from koji_kabi.rules import Rules, load_rules, parse_rules
 from koji_kabi.verdict import ksym_providers, verdict
 
 RULES_PATHS = ("~/.config/koji-kabi/rules.yaml", "/etc/koji-kabi/rules.yaml")
@@ -60,12 +60,19 @@ def _ref(build):
     return int(build) if build.isdigit() else build
 
 
-def _rules(path):
-    """The rules file: --rules, $KOJI_KABI_RULES, or a default location if present."""
+def _rules(session, path):
+    """The rules: --rules or $KOJI_KABI_RULES, else the hub's own (kabi.rules), else a
+    file in a default place (for hubs without the koji-kabi hub plugin), else none."""
     path = path or os.environ.get("KOJI_KABI_RULES")
-    if not path:
-        path = next((p for p in map(os.path.expanduser, RULES_PATHS) if os.path.exists(p)),
-                    None)
+    if path:
+        return load_rules(path)
+    try:
+        answer = session.kabi.rules()
+    except koji.GenericError:  # no (or a disabled) koji-kabi hub plugin: ask no more
+        answer = None
+    if answer:
+        return parse_rules(answer["rules"], "the hub's rules (%s)" % answer["source"])
+    path = next((p for p in map(os.path.expanduser, RULES_PATHS) if os.path.exists(p)), None)
     return load_rules(path) if path else Rules()
 
 
@@ -169,15 +176,15 @@ def anon_handle_kabi_check(goptions, session, args):
     parser.add_option("--kmod-tag", action="append", default=[], metavar="TAG",
                       help="kernel: check the latest kmods of this tag (repeatable)")
     parser.add_option("--rules", metavar="FILE",
-                      help="koji-kabi rules file (default: $KOJI_KABI_RULES, "
-                           + ", ".join(RULES_PATHS) + ")")
+                      help="koji-kabi rules file (default: $KOJI_KABI_RULES, the hub's "
+                           "rules, " + ", ".join(RULES_PATHS) + ")")
     _common(parser)
     (opts, args) = parser.parse_args(args)
     if len(args) != 1:
         parser.error("give exactly one build")
     try:
-        rules = _rules(opts.rules)
         _connect(session, goptions)
+        rules = _rules(session, opts.rules)
         view = SessionView(session)
         build = get_build(view, _ref(args[0]))
         if build["name"] in rules.kernel_packages:

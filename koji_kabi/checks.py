@@ -55,14 +55,15 @@ def previous_kernel(view: KojiView, build: dict, kernel_tag: str) -> Optional[di
 
 def watch_of(view: KojiView, rules: Rules, build: dict,
              tag: Optional[str] = None) -> Optional[Watch]:
-    """The rules entry for a kernel build: the named kernel tag's, else the one of its
-    package's entries whose kernel tag holds the build, else the package's first."""
+    """The rules entry for a kernel build: the named kernel tag's, else its package's only
+    entry, else the one of its package's entries whose kernel tag holds the build (None
+    when none does: which one is meant is then not known)."""
     if tag:
         return rules.watch_for_tag(tag)
     watches = rules.watches_for(build.get("package_name", build.get("name")))
     if len(watches) > 1:
         tags = set(view.build_tags(build["id"]))
-        return next((w for w in watches if w.kernel_tag in tags), watches[0])
+        return next((w for w in watches if w.kernel_tag in tags), None)
     return watches[0] if watches else None
 
 

@@ -253,22 +253,22 @@ class TaskHost(Protocol):
         """How many tasks wait FREE in Koji (to hold rebuilds back while it is loaded)."""
         ...
 
-    def claim_rebuilds(self, task_id: Optional[int], claims: list[dict],
-                       max_in_flight: int) -> dict:
-        """``kabi.claimRebuilds``: ``{"granted": [key], "existing": {key: task_id},
-        "in_flight": n}``; a key is granted at most once until its rebuild fails."""
+    def submit_rebuilds(self, task_id: Optional[int], rebuilds: list[dict],
+                        max_in_flight: int) -> dict:
+        """``kabi.submitRebuilds``: claim each rebuild and create its ``build`` subtask in
+        one hub transaction; ``{"rebuilds": [{key, status, task_id, check_task_id}],
+        "in_flight": n}`` with status submitted, duplicate or deferred."""
         ...
 
-    def subtask(self, method: str, arglist: list, label: str, parent: Optional[int],
-                channel: str, priority: int) -> int:
-        """A child task of ``parent``; its id."""
+    def children(self, task_id: Optional[int]) -> dict[str, int]:
+        """The task's subtasks by label."""
         ...
 
 
 class SessionView:
     """:class:`KojiView` and :class:`TaskHost` over ``koji.ClientSession``: standard calls
-    in multicall batches of ``batch`` (fixed here, once), the hub plugin's claims call,
-    and ``host.subtask`` (with a kojid host session).
+    in multicall batches of ``batch`` (fixed here, once), and the hub plugin's
+    ``kabi.submitRebuilds`` (with a kojid host session).
 
     With ``topurl`` (Koji's files URL), deps come from the RPM headers themselves, read
     with ranged HTTP GETs (:mod:`koji_kabi.remote`) instead of ``getRPMDeps``: the hub
@@ -324,14 +324,13 @@ class SessionView:
         return self.session.listTasks(opts={"state": [TASK_FREE]},
                                       queryOpts={"countOnly": True})
 
-    def claim_rebuilds(self, task_id: Optional[int], claims: list[dict],
-                       max_in_flight: int) -> dict:
-        return self.session.kabi.claimRebuilds(task_id, claims, max_in_flight)
+    def submit_rebuilds(self, task_id: Optional[int], rebuilds: list[dict],
+                        max_in_flight: int) -> dict:
+        return self.session.kabi.submitRebuilds(task_id, rebuilds, max_in_flight)
 
-    def subtask(self, method: str, arglist: list, label: str, parent: Optional[int],
-                channel: str, priority: int) -> int:
-        return self.session.host.subtask(method=method, arglist=arglist, label=label,
-                                         parent=parent, channel=channel, priority=priority)
+    def children(self, task_id: Optional[int]) -> dict[str, int]:
+        return {c["label"]: c["id"] for c in self.session.getTaskChildren(task_id)
+                if c.get("label")}
 
     def seen(self, builds: Any) -> Any:
         """Remember build dicts got elsewhere: their RPMs' download paths need them."""

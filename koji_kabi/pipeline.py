@@ -24,7 +24,7 @@ from koji_kabi.checks import (
     previous_kernel,
     stablelists_of,
 )
-from koji_kabi.errors import KabiError
+from koji_kabi.errors import KabiError, fault_message
 from koji_kabi.kojiclient import BATCH, KojiView, TaskHost
 from koji_kabi.packages import is_kernel_symbol_rpm
 from koji_kabi.rebuild import KmodBuild, RebuildRequest, combine, plan
@@ -215,7 +215,14 @@ def check_arch_job(view: KojiView, job: dict, fetch: Optional[FetchRpm] = None) 
 # --------------------------------------------------------------------------- submit
 
 def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[dict]:
-    """Claim and submit rebuilds within the limits; every request gets a status line."""
+    """Claim and submit rebuilds within the limits; every request gets a status line.
+
+    Claims and subtasks are made by the hub in one call (``TaskHost.submit_rebuilds``), so
+    a crash can never leave a claim without its rebuild; a re-run of the same task finds
+    its rebuilds made.  If that call fails, the rebuilds the task already has are still
+    reported as submitted and the others as not submitted, with the reason
+    (:class:`SubmitFailed`).
+    """
     limits = ctx.rules.limits
     out = []
     todo = requests[: limits.max_per_task]
@@ -233,23 +240,49 @@ def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[
             waited += 30
     if not todo:
         return out
-    claims = ctx.host.claim_rebuilds(
-        ctx.task_id, [{"key": r.claim_key, "package": r.package, "nvr": r.nvr,
-                       "kernel": r.kernel, "label": _label(r)} for r in todo],
-        limits.max_in_flight)
+    try:
+        answer = ctx.host.submit_rebuilds(ctx.task_id, [{
+            "key": r.claim_key, "package": r.package, "fingerprint": r.fingerprint,
+            "nvr": r.nvr, "kernel": r.kernel, "label": _label(r),
+            "arglist": [r.source, r.target, r.build_opts()], "channel": "default",
+            "priority": limits.priority} for r in todo], limits.max_in_flight)
+    except Exception as exc:  # the hub's answer is lost: what does the task have now?
+        problem = fault_message(exc)
+        made = _children_or_none(ctx) or {}
+        lines = [_status(r, "submitted", f"build task {made[_label(r)]}", made[_label(r)])
+                 if _label(r) in made else
+                 _status(r, "not submitted", f"submitting failed: {problem}") for r in todo]
+        if all(_label(r) in made for r in todo):  # made before the answer got lost
+            ctx.note(f"the hub's answer to submitting rebuilds was lost ({problem}); "
+                     "every rebuild exists")
+            return lines + out
+        raise SubmitFailed(problem, lines + out) from None
+    by_key = {a["key"]: a for a in answer["rebuilds"]}
     for r in todo:
-        if r.claim_key in claims["existing"]:
-            prior = claims["existing"][r.claim_key]
-            out.append(_status(r, "duplicate", f"already submitted by task {prior}"))
-        elif r.claim_key not in claims["granted"]:
-            out.append(_status(r, "deferred", f"over max_in_flight={limits.max_in_flight}"))
+        a = by_key[r.claim_key]
+        if a["status"] == "submitted":
+            out.append(_status(r, "submitted", f"build task {a['task_id']}", a["task_id"]))
+        elif a["status"] == "duplicate":
+            out.append(_status(r, "duplicate", f"already submitted by task "
+                               f"{a['check_task_id']} (build task {a['task_id']})"))
         else:
-            task_id = ctx.host.subtask(
-                method="build", arglist=[r.source, r.target, r.build_opts()],
-                label=_label(r), parent=ctx.task_id, channel="default",
-                priority=limits.priority)
-            out.append(_status(r, "submitted", f"build task {task_id}", task_id))
+            out.append(_status(r, "deferred", f"over max_in_flight={limits.max_in_flight}"))
     return out
+
+
+class SubmitFailed(Exception):
+    """Submitting rebuilds failed; ``rebuilds`` says what is known of each."""
+
+    def __init__(self, problem: str, rebuilds: list[dict]) -> None:
+        super().__init__(problem)
+        self.rebuilds = rebuilds
+
+
+def _children_or_none(ctx: Context) -> Optional[dict[str, int]]:
+    try:
+        return ctx.host.children(ctx.task_id)
+    except Exception:  # the hub is gone: nothing is known
+        return None
 
 
 def _label(r: RebuildRequest) -> str:
@@ -309,7 +342,11 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
                                 tuple(symbols), rows[0]["tag"]))
     requests, skipped = plan(broken, build["nvr"], ctx.rules, watch)
     dry_run = ctx.rules.dry_run if opts.dry_run is None else opts.dry_run
-    rebuilds = submit(ctx, requests, dry_run)
+    error = None
+    try:
+        rebuilds = submit(ctx, requests, dry_run)
+    except SubmitFailed as exc:
+        rebuilds, error = exc.rebuilds, f"submitting rebuilds failed: {exc}"
     compatible = sum(1 for rows in by_build.values() if all(r["compatible"] for r in rows))
     return {
         "kernel": build["nvr"], "kernel_build_id": build["id"],
@@ -329,5 +366,6 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
         "rebuilds": rebuilds,
         "skipped": [{"nvr": s.nvr, "package": s.package, "reason": s.reason} for s in skipped],
         "notes": list(ctx.notes),
+        "error": error,  # the report of a check that could not finish: the task fails
         "seconds": round(ctx.clock() - started, 3),
     }

@@ -225,6 +225,8 @@ def report_text(report: dict) -> str:
              f"previous kernel: {report['previous'] or 'none found'}",
              f"kmod tags: {', '.join(report['kmod_tags'])}",
              f"dry run: {'yes' if report['dry_run'] else 'no'}", ""]
+    if report.get("error"):
+        lines[-1:] = [f"NOT FINISHED: {report['error']}", ""]
     rows = [[key, c["added"], c["removed"], c["changed"]] for key, c in s["delta"].items()]
     if rows:
         lines += ["Delta to the previous kernel"]

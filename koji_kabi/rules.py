@@ -6,13 +6,22 @@ silently ignored setting at 3 a.m.  See ``conf/rules.yaml`` for a commented exam
 
 from __future__ import annotations
 
+import os
+import re
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from koji_kabi.errors import KabiError
 
 MODES = ("scratch", "draft", "build")
+#: what Koji accepts as a tag, target or package name (and no glob or space)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.+-]*$")
+#: smallest value of each number in ``rebuild:``
+MINIMUM = {"max_per_task": 0, "max_in_flight": 1, "priority": 0, "hold_back_free_tasks": 0,
+           "hold_back_seconds": 0}
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,8 @@ class _Reader:
         value = self.data[key]
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise self._err(key, f"expected an integer, got {value!r}")
+        if kind is int and key in MINIMUM and value < MINIMUM[key]:
+            raise self._err(key, f"must be at least {MINIMUM[key]}, got {value}")
         if kind is bool and not isinstance(value, bool):
             raise self._err(key, f"expected true or false, got {value!r}")
         if kind is str and not isinstance(value, str):
@@ -111,9 +122,19 @@ class _Reader:
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise self._err(key, "expected a list of names")
+            bad = next((v for v in value if not NAME.match(v)), None)
+            if bad is not None:
+                raise self._err(key, f"not a Koji name: {bad!r}")
             return tuple(value)
         if kind is dict and not isinstance(value, dict):
             raise self._err(key, "expected a mapping")
+        return value
+
+    def name(self, key: str) -> Optional[str]:
+        """A tag, target or package name."""
+        value = self.get(key, str, None)
+        if value is not None and not NAME.match(value):
+            raise self._err(key, f"not a Koji name: {value!r}")
         return value
 
     def mode(self, key: str) -> Optional[str]:
@@ -149,23 +170,46 @@ def parse_rules(data: Any, source: str) -> Rules:
         raise KabiError(source, "watch: expected a list of entries")
     for i, entry in enumerate(raw_watches):
         w = _Reader(entry, f"watch[{i}]", source)
-        kernel_tag = w.get("kernel_tag", str, None)
+        kernel_tag = w.name("kernel_tag")
         if not kernel_tag:
             raise KabiError(source, f"watch[{i}].kernel_tag: required")
         kmod_tags = w.get("kmod_tags", list, ())
         if not kmod_tags:
             raise KabiError(source, f"watch[{i}].kmod_tags: required (a list of tags)")
-        watches.append(Watch(kernel_tag, kmod_tags, w.get("target", str, None),
+        watches.append(Watch(kernel_tag, kmod_tags, w.name("target"),
                              w.get("packages", list, kernel_packages), w.mode("mode")))
         w.done()
     packages = {}
     for name, entry in (top.get("packages", dict, {}) or {}).items():
+        if not isinstance(name, str) or not NAME.match(name):
+            raise KabiError(source, f"packages: not a Koji package name: {name!r}")
         p = _Reader(entry, f"packages.{name}", source)
-        packages[str(name)] = PackageRule(p.mode("mode"), p.get("target", str, None),
-                                          p.get("opt_out", bool, False))
+        packages[name] = PackageRule(p.mode("mode"), p.name("target"),
+                                     p.get("opt_out", bool, False))
         p.done()
     top.done()
     return Rules(kernel_packages, tuple(watches), mode, dry_run, limits, packages, source)
+
+
+def rules_data(rules: Rules) -> dict:
+    """The mapping that :func:`parse_rules` reads back into the same rules (the one
+    serialiser: how the hub hands its rules to builders and clients)."""
+    limits = rules.limits
+    return {
+        "kernel_packages": list(rules.kernel_packages),
+        "watch": [{k: v for k, v in (("kernel_tag", w.kernel_tag),
+                                     ("kmod_tags", list(w.kmod_tags)), ("target", w.target),
+                                     ("packages", list(w.packages)), ("mode", w.mode))
+                   if v is not None} for w in rules.watches],
+        "rebuild": {"mode": rules.mode, "dry_run": rules.dry_run,
+                    "max_per_task": limits.max_per_task, "max_in_flight": limits.max_in_flight,
+                    "priority": limits.priority,
+                    "hold_back_free_tasks": limits.hold_back_free_tasks,
+                    "hold_back_seconds": limits.hold_back_seconds},
+        "packages": {name: {k: v for k, v in (("mode", r.mode), ("target", r.target),
+                                              ("opt_out", r.opt_out)) if v not in (None, False)}
+                     for name, r in sorted(rules.packages.items())},
+    }
 
 
 def load_rules(path: str) -> Rules:
@@ -177,8 +221,52 @@ def load_rules(path: str) -> Rules:
             data = yaml.safe_load(f)
     except OSError as exc:
         raise KabiError(path, exc.strerror or str(exc)) from None
+    except UnicodeDecodeError:
+        raise KabiError(path, "not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else path
         raise KabiError(where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
     return parse_rules(data, path)
+
+
+class RulesFile:
+    """The hub's rules file, re-read when it changes, so an admin edits it without a restart.
+
+    A change is noticed within ``interval`` seconds (one ``stat`` per interval, whoever
+    asks).  A file that became invalid keeps the last good rules in force; its problem is
+    reported once per change (``on_problem``) and stays visible in :attr:`problem`.
+    """
+
+    def __init__(self, path: str, interval: float = 2.0,
+                 on_problem: Optional[Callable[[str], None]] = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.path, self.interval, self.on_problem, self.clock = path, interval, on_problem, clock
+        self._lock = threading.Lock()
+        self._stamp = self._stat()
+        self.rules = load_rules(path)  # invalid at start: the caller's error
+        self.problem: Optional[str] = None
+        self._checked = clock()
+
+    def _stat(self) -> Optional[tuple[int, int, int]]:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def current(self) -> Rules:
+        with self._lock:
+            now = self.clock()
+            if now - self._checked >= self.interval:
+                self._checked = now
+                stamp = self._stat()
+                if stamp != self._stamp:
+                    self._stamp = stamp
+                    try:
+                        self.rules, self.problem = load_rules(self.path), None
+                    except KabiError as exc:
+                        self.problem = str(exc)
+                        if self.on_problem is not None:
+                            self.on_problem(self.problem)
+            return self.rules

@@ -7,10 +7,40 @@ so a typo never silently turns a feature off.
 from __future__ import annotations
 
 import configparser
-from dataclasses import MISSING, dataclass, fields
+import re
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from koji_kabi.errors import KabiError
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
+
+
+def _number(default: Any, low: float, high: float = float("inf")) -> Any:
+    """A numeric setting and its range, checked when the file is read."""
+    return field(default=default, metadata={"range": (low, high)})
+
+
+def _text(default: Any, form: str, what: str) -> Any:
+    """A string setting and the form it must have (a regular expression)."""
+    return field(default=default, metadata={"form": (form, what)})
+
+
+def _check(cls: Any, values: dict, section: str, source: str) -> None:
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        if "range" in f.metadata:
+            low, high = f.metadata["range"]
+            if not low <= value <= high:  # also false for nan
+                bound = f"at least {low}" if high == float("inf") else f"{low} to {high}"
+                raise KabiError(source, f"[{section}] {f.name}: must be {bound}, got {value}")
+        if "form" in f.metadata:
+            form, what = f.metadata["form"]
+            if not re.fullmatch(form, value):
+                raise KabiError(source, f"[{section}] {f.name}: must be {what}, got "
+                                        f"{value!r}")
 
 
 def _convert(parser: configparser.RawConfigParser, section: str, name: str, kind: Any,
@@ -41,6 +71,7 @@ def _from_section(cls: Any, parser: configparser.RawConfigParser, section: str,
     missing = [f.name for f in fields(cls) if f.name not in values and f.default is MISSING]
     if missing:
         raise KabiError(source, f"[{section}] {missing[0]}: required")
+    _check(cls, values, section, source)
     try:
         return cls(**values)
     except ValueError as exc:  # a value the dataclass itself refuses
@@ -51,36 +82,34 @@ def _from_section(cls: Any, parser: configparser.RawConfigParser, section: str,
 class HubSettings:
     """``/etc/koji-hub/plugins/kabi.conf``, section ``[kabi]``."""
 
-    rules: str
-    channel: str = "kabi"
-    priority: int = 25
-    owner: str = ""  # user owning kabiCheck tasks; empty: the kernel build's owner
+    rules: str = _text(MISSING, r"/.+", "an absolute path")
+    channel: str = _text("kabi", _NAME, "a channel name")
+    priority: int = _number(25, 0, 1000)
+    # user owning kabiCheck tasks; empty: the kernel build's owner
+    owner: str = _text("", f"(|{_NAME})", "a user name or empty")
     check_drafts: bool = False
-    rebuild_permission: str = "kabi"
+    rebuild_permission: str = _text("kabi", _NAME, "a permission name")
     policy_default: bool = True  # kabi_compatible when it cannot decide
-    policy_max_rpms: int = 64  # bounded work per policy call
-    cache_entries: int = 4096
-    claims_dir: str = ""  # empty: <topdir>/work/kabi/claims
+    policy_max_rpms: int = _number(64, 1)  # bounded work per policy call
+    cache_entries: int = _number(4096, 1)
 
 
 @dataclass(frozen=True)
 class BuilderSettings:
     """``/etc/kojid/plugins/kabi.conf``, section ``[kabi]``."""
 
-    rules: str
-    cache_dir: str = "/var/cache/koji-kabi"
-    cache_max_mb: int = 512
-    settle_seconds: int = 60
-    settle_timeout: int = 3600
-    tag_wait: int = 900
-    poll: float = 10.0
-    fanout_min_kmods: int = 300
-    batch: int = 100
-    deps_source: str = "topurl"  # topurl: ranged reads of RPM headers; hub: getRPMDeps
-
-    def __post_init__(self) -> None:
-        if self.deps_source not in ("hub", "topurl"):
-            raise ValueError(f"deps_source: must be hub or topurl, not {self.deps_source!r}")
+    # empty: the hub's rules (kabi.rules); a path: this file instead
+    rules: str = _text("", r"(|/.+)", "an absolute path or empty")
+    cache_dir: str = _text("/var/cache/koji-kabi", r"/.+", "an absolute path")
+    cache_max_mb: int = _number(512, 1)
+    settle_seconds: int = _number(60, 0)
+    settle_timeout: int = _number(3600, 0)
+    tag_wait: int = _number(900, 0)
+    poll: float = _number(10.0, 0.1, 3600)
+    fanout_min_kmods: int = _number(300, 1)
+    batch: int = _number(100, 1, 1000)
+    # topurl: ranged reads of RPM headers; hub: getRPMDeps
+    deps_source: str = _text("topurl", "hub|topurl", "hub or topurl")
 
 
 def read_settings(cls: Any, parser: configparser.RawConfigParser, source: str,

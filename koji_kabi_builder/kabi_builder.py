@@ -14,27 +14,32 @@ import koji
 from koji.tasks import BaseTaskHandler
 
 from koji_kabi.cache import DirCache
-from koji_kabi.errors import KabiError
+from koji_kabi.errors import KabiError, fault_message
 from koji_kabi.kojiclient import SessionView
 from koji_kabi.pipeline import CheckOptions, Context, check_arch_job, run_check
 from koji_kabi.render import report_text
-from koji_kabi.rules import load_rules
+from koji_kabi.rules import load_rules, parse_rules
 from koji_kabi.settings import BuilderSettings, load_settings
 
 CONFIG_FILE = os.environ.get("KOJI_KABI_BUILDER_CONFIG", "/etc/kojid/plugins/kabi.conf")
-_loaded = {}
 
 
-def _config():
-    """Settings and rules, read once per kojid process; a bad file fails the task clearly."""
-    if "settings" not in _loaded:
-        try:
-            settings = load_settings(BuilderSettings, CONFIG_FILE)
-            _loaded["rules"] = load_rules(settings.rules)
-        except KabiError as exc:
-            raise koji.GenericError("kabi builder plugin: %s" % exc) from None
-        _loaded["settings"] = settings
-    return _loaded["settings"], _loaded["rules"]
+def _config(session):
+    """Settings (this builder's file) and rules (the hub's, unless the file names others),
+    read at the start of each task: kojid runs every task in a process of its own, so a
+    change on the hub or here needs no restart.  A bad file is one clear task failure."""
+    try:
+        settings = load_settings(BuilderSettings, CONFIG_FILE)
+        if settings.rules:
+            return settings, load_rules(settings.rules)
+    except KabiError as exc:
+        raise koji.GenericError("kabi builder plugin: %s" % exc) from None
+    try:
+        answer = session.kabi.rules()
+        return settings, parse_rules(answer["rules"], "the hub's rules (%s)" % answer["source"])
+    except (KabiError, koji.GenericError) as exc:
+        raise koji.GenericError("kabi builder plugin: the hub's rules: %s"
+                                % fault_message(exc)) from None
 
 
 def _cache(settings):
@@ -64,7 +69,7 @@ class KabiCheckTask(BaseTaskHandler):
     _taskWeight = 0.5
 
     def handler(self, build_id, opts=None):
-        settings, rules = _config()
+        settings, rules = _config(self.session)
         defaults = {"settle_seconds": settings.settle_seconds,
                     "settle_timeout": settings.settle_timeout, "tag_wait": settings.tag_wait,
                     "poll": settings.poll, "fanout_min_kmods": settings.fanout_min_kmods,
@@ -84,6 +89,8 @@ class KabiCheckTask(BaseTaskHandler):
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
             self.uploadFile(path)
+        if report["error"]:  # the partial report is uploaded; the task fails
+            raise koji.GenericError(report["error"])
         summary = dict(report["summary"], kernel=report["kernel"],
                        previous=report["previous"], dry_run=report["dry_run"],
                        seconds=report["seconds"])
@@ -108,7 +115,7 @@ class KabiCheckArchTask(BaseTaskHandler):
     _taskWeight = 0.5
 
     def handler(self, job):
-        settings, _rules = _config()
+        settings, _rules = _config(self.session)
         try:
             return check_arch_job(SessionView(self.session, _cache(settings),
                                               settings.batch, _topurl(self, settings)), job,

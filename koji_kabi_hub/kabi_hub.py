@@ -10,13 +10,9 @@ its default.
 """
 
 import collections
-import contextlib
-import fcntl
-import json
 import logging
 import os
 import threading
-import time
 
 import koji
 import koji.policy
@@ -24,11 +20,13 @@ import koji.tasks
 import kojihub
 from koji.context import context
 from koji.plugin import callback, export_in, ignore_error
+from kojihub.db import InsertProcessor, QueryProcessor, UpdateProcessor, _singleValue, db_lock
 
 logger = logging.getLogger("koji.plugin.kabi")
 CONFIG_FILE = os.environ.get("KOJI_KABI_HUB_CONFIG", "/etc/koji-hub/plugins/kabi.conf")
+SCHEMA_FILE = "/usr/share/koji-kabi/kabi-schema.sql"
 SETTINGS = None
-RULES = None
+RULES_FILE = None
 DISABLED = None
 
 try:
@@ -49,18 +47,19 @@ try:
     from koji_kabi.errors import KabiError
     from koji_kabi.kojiclient import deps_from_header
     from koji_kabi.rpmheader import read_rpm_file
-    from koji_kabi.rules import load_rules
+    from koji_kabi.rules import RulesFile, rules_data
     from koji_kabi.settings import HubSettings, load_settings
 
     SETTINGS = load_settings(HubSettings, CONFIG_FILE)
-    RULES = load_rules(SETTINGS.rules)
+    RULES_FILE = RulesFile(SETTINGS.rules, on_problem=lambda problem: logger.error(
+        "kabi: rules file changed but cannot be used (the previous rules stay): %s",
+        problem))
 except Exception as exc:  # never take the hub down: disable, say why once
     DISABLED = str(exc) or exc.__class__.__name__
     logger.error("kabi hub plugin disabled: %s", DISABLED)
 
 COMPLETE = koji.BUILD_STATES["COMPLETE"]
-_FINISHED = (koji.TASK_STATES["CLOSED"], koji.TASK_STATES["CANCELED"],
-             koji.TASK_STATES["FAILED"])
+_OPEN = (koji.TASK_STATES["FREE"], koji.TASK_STATES["OPEN"], koji.TASK_STATES["ASSIGNED"])
 _RETRYABLE = (koji.TASK_STATES["CANCELED"], koji.TASK_STATES["FAILED"])
 
 # Task signatures, as Koji's kiwi/dud hub plugins declare theirs: without them every
@@ -73,6 +72,21 @@ koji.tasks.LEGACY_SIGNATURES.setdefault("kabiCheckArch", [[["job"], None, None, 
 def _assert_enabled():
     if DISABLED:
         raise koji.GenericError("kabi hub plugin is disabled: %s" % DISABLED)
+
+
+def _rules():
+    """The rules in force: the rules file as it is now (re-read when it changes)."""
+    return RULES_FILE.current()
+
+
+def _arg(value, kinds, what, none_allowed=False):
+    """A call argument of the expected type, else a ParameterError that says so."""
+    return kojihub.convert_value(value, cast=kinds, check_only=True, none_allowed=none_allowed,
+                                 message="%s must be %s, not %r" % (what[0], what[1], value))
+
+
+def _ref(value, name="build"):
+    return _arg(value, (int, str), (name, "a build ID or an N-V-R"))
 
 
 class _Lru:
@@ -180,7 +194,7 @@ def kabi_build_complete(cbtype, *args, **kws):
         return
     info = kws.get("info") or {}
     name = info.get("package_name") or info.get("name")
-    if name not in RULES.kernel_packages:
+    if name not in _rules().kernel_packages:
         return
     if info.get("draft") and not SETTINGS.check_drafts:
         logger.info("kabi: draft build %s skipped until promoted", info.get("nvr"))
@@ -196,7 +210,7 @@ def kabi_build_complete(cbtype, *args, **kws):
 def kabi_build_promoted(cbtype, *args, **kws):
     """A draft kernel build was promoted: check it now (drafts are skipped at completion)."""
     build = kws.get("build") or {}
-    if DISABLED or SETTINGS.check_drafts or build.get("name") not in RULES.kernel_packages:
+    if DISABLED or SETTINGS.check_drafts or build.get("name") not in _rules().kernel_packages:
         return
     try:
         _schedule(build, "kernel draft promoted:")
@@ -209,7 +223,12 @@ def kabi_build_promoted(cbtype, *args, **kws):
 def _arches(arches):
     if arches is None:
         return None
-    return [arches] if isinstance(arches, str) else list(arches)
+    if isinstance(arches, str):
+        return [arches]
+    _arg(arches, (list, tuple), ("arches", "an arch or a list of arches"))
+    for arch in arches:
+        _arg(arch, str, ("arches", "an arch or a list of arches"))
+    return list(arches)
 
 
 @export_in("kabi")
@@ -221,14 +240,23 @@ def check(build, kernel=None, tag=None, arches=None):
     ``kernel`` names the previous kernel and ``tag`` a watched kernel tag.
     """
     _assert_enabled()
+    _ref(build)
+    if kernel is not None:
+        _ref(kernel, "kernel")
+    _arg(tag, (int, str), ("tag", "a tag name or ID"), none_allowed=True)
+    arches = _arches(arches)
+    rules = _rules()
     view = HubView()
     binfo = _call(get_build, view, build)
-    arches = _arches(arches)
-    if binfo["name"] in RULES.kernel_packages:
-        watch = watch_of(view, RULES, binfo, tag)
+    if binfo["name"] in rules.kernel_packages:
+        watch = watch_of(view, rules, binfo, tag)
         if tag and watch is None:
             raise koji.GenericError("%s: not a watched kernel tag in the rules (%s)"
-                                    % (tag, RULES.source))
+                                    % (tag, rules.source))
+        if watch is None and rules.watches_for(binfo["name"]):
+            raise koji.GenericError("%s is in none of the watched kernel tags (%s): give tag="
+                                    % (binfo["nvr"], ", ".join(
+                                        w.kernel_tag for w in rules.watches_for(binfo["name"]))))
         previous = _call(get_build, view, kernel) if kernel else None
         if previous is None and watch is not None:
             previous = previous_kernel(view, binfo, watch.kernel_tag)
@@ -238,7 +266,7 @@ def check(build, kernel=None, tag=None, arches=None):
     if kernel:
         kbuild = _call(get_build, view, kernel)
     elif tag:
-        kbuild = _call(reference_kernel, view, RULES.kernel_packages, tag, RULES)
+        kbuild = _call(reference_kernel, view, rules.kernel_packages, tag, rules)
     elif not _call(kmods_of, view, [binfo], arches):
         raise koji.GenericError("%s: not a kmod build: no package with kernel(symbol) = CRC "
                                 "requires" % binfo["nvr"])
@@ -252,9 +280,11 @@ def check(build, kernel=None, tag=None, arches=None):
 def delta(old, new, arches=None):
     """The symbol delta of two kernel builds, per arch and flavour."""
     _assert_enabled()
+    _ref(old, "old")
+    _ref(new, "new")
+    arches = _arches(arches)
     view = HubView()
     old_b, new_b = _call(get_build, view, old), _call(get_build, view, new)
-    arches = _arches(arches)
     new_k = _call(kernel_of, view, new_b, arches)
     old_k = _call(kernel_of, view, old_b, {k.arch for k in new_k.tables})
     return {"old": old_b["nvr"], "new": new_b["nvr"],
@@ -266,15 +296,37 @@ def affected(kernel, tags=None, against=None, arches=None):
     """Kmod builds in ``tags`` (default: the rules' kmod tags for this kernel) and their
     verdicts against ``kernel``; with ``against``, also the delta to that kernel."""
     _assert_enabled()
+    _ref(kernel, "kernel")
+    if against is not None:
+        _ref(against, "against")
+    if isinstance(tags, str):
+        tags = [tags]
+    elif tags is not None:
+        _arg(tags, (list, tuple), ("tags", "a tag name or a list of them"))
+        for t in tags:
+            _arg(t, str, ("tags", "a tag name or a list of them"))
+    arches = _arches(arches)
     view = HubView()
     kbuild = _call(get_build, view, kernel)
     if tags is None:
-        watch = watch_of(view, RULES, kbuild)
+        watch = watch_of(view, _rules(), kbuild)
         tags = list(watch.kmod_tags) if watch else []
-    tags = [tags] if isinstance(tags, str) else list(tags)
-    builds = kmod_builds_in(view, tags)
+    builds = kmod_builds_in(view, list(tags))
     previous = _call(get_build, view, against) if against else None
-    return _call(check_kernel_build, view, kbuild, previous, builds, _arches(arches))
+    return _call(check_kernel_build, view, kbuild, previous, builds, arches)
+
+
+@export_in("kabi")
+def rules():
+    """The rules in force on this hub, for builders and clients (no copies elsewhere).
+
+    ``{"source": path, "rules": mapping, "problem": None or one line}``: ``problem`` says
+    why the file as it is on disk now is not used (the previous rules stay in force).
+    """
+    _assert_enabled()
+    current = _rules()
+    return {"source": current.source, "rules": rules_data(current),
+            "problem": RULES_FILE.problem}
 
 
 @export_in("kabi")
@@ -285,8 +337,12 @@ def rebuild(build, dry_run=False, against=None, tag=None):
     perm = SETTINGS.rebuild_permission
     if not (context.session.hasPerm(perm) or context.session.hasPerm("admin")):
         raise koji.ActionNotAllowed("kabi.rebuild needs the %s permission" % perm)
+    _ref(build)
+    if against is not None:
+        _ref(against, "against")
+    _arg(tag, (int, str), ("tag", "a tag name or ID"), none_allowed=True)
     binfo = kojihub.get_build(build, strict=True)
-    if binfo["name"] not in RULES.kernel_packages:
+    if binfo["name"] not in _rules().kernel_packages:
         raise koji.GenericError("%s is not a kernel build (rules: kernel_packages)"
                                 % binfo["nvr"])
     if binfo["state"] != COMPLETE:
@@ -301,79 +357,107 @@ def rebuild(build, dry_run=False, against=None, tag=None):
 
 
 # --------------------------------------------------------------------------- claims
+#
+# A rebuild is claimed under its kmod package and kABI fingerprint (``claim_key``) in the
+# hub's database (table kabi_rebuild, kabi-schema.sql), in the same transaction as the
+# build subtask it makes: a kojid crash can never separate the two, and the unique index
+# on live claims makes a second claim of the same key impossible on any number of hubs.
 
-def _claims_dir():
-    return SETTINGS.claims_dir or os.path.join(koji.pathinfo.work(), "kabi", "claims")
+_TABLE_MISSING = []  # said once per hub process
 
 
-def _claim_state(claim):
-    """'open', 'done' or 'retry' (its rebuild failed or was never submitted)."""
-    parent = kojihub.Task(claim["task_id"])
-    children = [c for c in parent.getChildren() if c["label"] == claim["label"]]
-    if children:
-        state = children[0]["state"]
-        if state in _RETRYABLE:
-            return "retry"
-        return "done" if state in _FINISHED else "open"
-    pinfo = parent.getInfo(strict=False)
-    return "retry" if not pinfo or pinfo["state"] in _FINISHED else "open"
+def _assert_table():
+    if not _singleValue("SELECT to_regclass('kabi_rebuild') IS NOT NULL", {}):
+        message = ("the kabi_rebuild table is missing from the hub's database: apply %s "
+                   "once (psql koji koji < kabi-schema.sql)" % SCHEMA_FILE)
+        if not _TABLE_MISSING:
+            logger.error("kabi: %s", message)
+            _TABLE_MISSING.append(True)
+        raise koji.GenericError(message)
+
+
+def _live_claim(key):
+    """The live claim of a key with its rebuild's state, or None."""
+    query = QueryProcessor(tables=["kabi_rebuild"],
+                           columns=["kabi_rebuild.id", "kabi_rebuild.task_id",
+                                    "kabi_rebuild.check_task_id", "task.state"],
+                           aliases=["id", "task_id", "check_task_id", "state"],
+                           joins=["task ON task.id = kabi_rebuild.task_id"],
+                           clauses=["claim_key = %(key)s", "kabi_rebuild.active"],
+                           values={"key": key})
+    return query.executeOne(strict=False)
+
+
+def _in_flight():
+    query = QueryProcessor(tables=["kabi_rebuild"], columns=["count(*)"], aliases=["n"],
+                           joins=["task ON task.id = kabi_rebuild.task_id"],
+                           clauses=["kabi_rebuild.active", "task.state IN %(open)s"],
+                           values={"open": _OPEN})
+    return query.singleValue()
+
+
+_REBUILD_FIELDS = {"key": str, "package": str, "fingerprint": str, "nvr": str, "kernel": str,
+                   "label": str, "arglist": list, "channel": str, "priority": int}
 
 
 @export_in("kabi")
-def claimRebuilds(task_id, claims, max_in_flight=None):
-    """Atomically claim rebuilds for a kabiCheck task (host only).
+def submitRebuilds(task_id, rebuilds, max_in_flight=None):
+    """Claim rebuilds and create their ``build`` subtasks, in one transaction (host only).
 
-    ``claims``: ``[{key, package, nvr, kernel, label}]``.  A key already claimed by a
-    rebuild that is queued, running or succeeded comes back in ``existing`` (with its
-    task); a failed or never-submitted one may be claimed again.  At most
-    ``max_in_flight`` rebuilds are open at once.
+    ``rebuilds``: ``[{key, package, fingerprint, nvr, kernel, label, arglist, channel,
+    priority}]``.  Each comes back as ``{key, status, task_id, check_task_id}``:
+    ``submitted`` (by this kabiCheck task, now or in an earlier run of the same task id),
+    ``duplicate`` (claimed by another check whose rebuild is queued, running or done) or
+    ``deferred`` (``max_in_flight`` rebuilds are open).  A failed or cancelled rebuild
+    may be claimed again.
     """
     _assert_enabled()
+    task_id = _arg(task_id, int, ("task_id", "a task ID"))
+    _arg(rebuilds, (list, tuple), ("rebuilds", "a list of rebuilds"))
+    _arg(max_in_flight, int, ("max_in_flight", "a number"), none_allowed=True)
+    for r in rebuilds:
+        _arg(r, dict, ("each rebuild", "a mapping"))
+        for name, kind in _REBUILD_FIELDS.items():
+            _arg(r.get(name), kind, ("rebuild " + name, kind.__name__))
+        if len(r["key"]) != 64 or not r["key"].isalnum():
+            raise koji.ParameterError("rebuild key must be a sha256 hex digest: %r" % r["key"])
     host = kojihub.Host()
     host.verify()
-    kojihub.Task(task_id).assertHost(host.id)
-    root = _claims_dir()
-    koji.ensuredir(os.path.join(root, "active"))
-    granted, existing = [], {}
-    with open(os.path.join(root, ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        active = 0
-        for name in os.listdir(os.path.join(root, "active")):
-            path = os.path.join(root, "active", name)
-            try:
-                with open(path) as f:
-                    claim = json.load(f)
-            except (OSError, ValueError):
-                continue
-            if _claim_state(claim) == "open":
-                active += 1
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-        for claim in claims:
-            key = str(claim["key"])
-            if not key.isalnum():
-                raise koji.GenericError("bad claim key %r" % key)
-            path = os.path.join(root, key[:2], key + ".json")
-            koji.ensuredir(os.path.dirname(path))
-            if os.path.exists(path):
-                with open(path) as f:
-                    old = json.load(f)
-                if _claim_state(old) != "retry":
-                    existing[key] = old["task_id"]
-                    continue
-            if max_in_flight is not None and active >= int(max_in_flight):
-                continue
-            record = dict(claim, task_id=int(task_id), time=time.time())
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(record, f)
-            os.replace(tmp, path)
-            with open(os.path.join(root, "active", key), "w") as f:
-                json.dump(record, f)
-            granted.append(key)
-            active += 1
-    return {"granted": granted, "existing": existing, "in_flight": active}
+    task = kojihub.Task(task_id)
+    task.assertHost(host.id)
+    _assert_table()
+    db_lock("kabi-rebuild", wait=True)  # one claimer at a time, whatever the hub
+    mine = {c["label"]: c["id"] for c in task.getChildren()}
+    in_flight = _in_flight()
+    out = []
+    for r in rebuilds:
+        answer = {"key": r["key"], "task_id": mine.get(r["label"]), "check_task_id": task_id}
+        live = _live_claim(r["key"])
+        if answer["task_id"]:  # this task made it before (kojid died and it runs again)
+            answer["status"] = "submitted"
+        elif live and live["state"] not in _RETRYABLE:
+            answer.update(status="duplicate", task_id=live["task_id"],
+                          check_task_id=live["check_task_id"])
+        elif max_in_flight is not None and in_flight >= max_in_flight:
+            answer["status"] = "deferred"
+        else:
+            if live:  # its rebuild failed or was cancelled: free the key
+                update = UpdateProcessor("kabi_rebuild", clauses=["id = %(id)i"],
+                                         values=live)
+                update.set(active=False)
+                update.execute()
+            child = kojihub.make_task("build", r["arglist"], parent=task_id,
+                                      label=r["label"], channel=r["channel"],
+                                      priority=r["priority"])
+            insert = InsertProcessor("kabi_rebuild")
+            insert.set(claim_key=r["key"], package=r["package"], fingerprint=r["fingerprint"],
+                       nvr=r["nvr"], kernel=r["kernel"], check_task_id=task_id,
+                       task_id=child)
+            insert.execute()
+            in_flight += 1
+            answer.update(status="submitted", task_id=child)
+        out.append(answer)
+    return {"rebuilds": out, "in_flight": in_flight}
 
 
 # --------------------------------------------------------------------------- policy
@@ -394,12 +478,13 @@ def _policy_decide(data, args):
     if not pairs:
         return True  # not a kmod
     tag_name = kojihub.get_tag(tag, strict=True)["name"]
+    rules = _rules()
     if args and kojihub.get_tag(args[0]) is not None:
-        kbuild = reference_kernel(view, RULES.kernel_packages, args[0], RULES)
+        kbuild = reference_kernel(view, rules.kernel_packages, args[0], rules)
     elif args:
-        kbuild = reference_kernel(view, [args[0]], tag_name, RULES)
+        kbuild = reference_kernel(view, [args[0]], tag_name, rules)
     else:
-        kbuild = reference_kernel(view, RULES.kernel_packages, tag_name, RULES)
+        kbuild = reference_kernel(view, rules.kernel_packages, tag_name, rules)
     # keyed on the build's RPM set too: `koji import` adds RPMs to a COMPLETE build
     rpm_set = tuple(sorted(r["id"] for r in view.rpms([kbuild["id"]])[0]))
     kernel = _KERNELS.get((kbuild["id"], rpm_set))
@@ -416,22 +501,38 @@ def _policy_decide(data, args):
             logger.info("kabi_compatible: %s does not match %s: %d missing, %d CRC "
                         "mismatches", r["rpm"], kbuild["nvr"], len(r["missing"]),
                         len(r["mismatched"]))
-    if any(not r["no_table"] for r in bad):
-        return False  # a definite incompatibility outranks what cannot be decided
+    broken = [r for r in bad if not r["no_table"]]
+    if broken:  # a definite incompatibility outranks what cannot be decided
+        _WHY.text = "%s does not match %s: %s; koji kabi-check %s --tag %s shows the symbols" % (
+            build["nvr"], kbuild["nvr"], ", ".join(
+                "%s %d missing, %d CRC mismatches" % (r["key"], len(r["missing"]),
+                                                      len(r["mismatched"])) for r in broken),
+            build["nvr"], tag_name)
+        return False
     return None if bad else True
+
+
+_WHY = threading.local()  # the last denial's reason, per request thread
 
 
 class KabiCompatibleTest(koji.policy.BaseSimpleTest):
     """``kabi_compatible [kernel-tag|kernel-package]``: a kmod matches the tag's kernel.
 
-    True for builds that are not kmods.  Never raises into the policy engine: when it
-    cannot decide (no kernel in the tag, unreadable RPM, plugin disabled) it returns the
-    configured ``policy_default`` and logs why.
+    True for builds that are not kmods; false when any of its packages definitely does not
+    load on the reference kernel.  Never raises into the policy engine: when it cannot
+    decide (no kernel in the tag, unreadable RPM, plugin disabled) it returns the
+    configured ``policy_default`` and logs why.  The reason of a false answer is part of
+    the test's text (``str``), which Koji shows in the refusal with ``VerbosePolicy``.
     """
 
     name = "kabi_compatible"
 
+    def __str__(self):
+        why = getattr(_WHY, "text", "")
+        return "%s (%s)" % (self.str, why) if why else self.str
+
     def run(self, data):
+        _WHY.text = ""
         default = SETTINGS.policy_default if SETTINGS else True
         if DISABLED:
             logger.warning("kabi_compatible: plugin disabled (%s); returning %s", DISABLED,

@@ -50,6 +50,7 @@ class FakeKoji:
         self.task_faults: set[int] = set()  # tasks whose info cannot be read
         self.free = 0  # FREE tasks in "Koji"
         self.claims: dict[str, int] = {}  # claim key -> task that claimed it
+        self.rebuild_of: dict[str, int] = {}  # claim key -> its rebuild task
         self.failed: set[str] = set()  # claim keys whose rebuild failed: claimable again
         self.claim_calls: list[list[dict]] = []
         self.subtasks: list[dict] = []
@@ -170,27 +171,36 @@ class FakeKoji:
     def free_tasks(self) -> int:
         return self.free
 
-    def claim_rebuilds(self, task_id: Optional[int], claims: list[dict],
-                       max_in_flight: int) -> dict:
-        """A key is granted once, unless its rebuild failed; every live claim is in flight."""
-        self.claim_calls.append([dict(c) for c in claims])
+    def submit_rebuilds(self, task_id: Optional[int], rebuilds: list[dict],
+                        max_in_flight: int) -> dict:
+        """A key is claimed once, unless its rebuild failed; every live claim is in
+        flight; a rebuild this task already made (same label) is reported again."""
+        self.claim_calls.append([dict(r) for r in rebuilds])
         in_flight = sum(1 for k in self.claims if k not in self.failed)
-        granted, existing = [], {}
-        for claim in claims:
-            key = claim["key"]
-            if key in self.claims and key not in self.failed:
-                existing[key] = self.claims[key]
-            elif in_flight < max_in_flight:
-                self.claims[key] = int(task_id or 0)
+        mine = self.children(task_id)
+        out = []
+        for r in rebuilds:
+            key = r["key"]
+            if r["label"] in mine:
+                out.append({"key": key, "status": "submitted", "task_id": mine[r["label"]],
+                            "check_task_id": task_id})
+            elif key in self.claims and key not in self.failed:
+                out.append({"key": key, "status": "duplicate", "check_task_id": self.claims[key],
+                            "task_id": self.rebuild_of.get(key)})
+            elif in_flight >= max_in_flight:
+                out.append({"key": key, "status": "deferred", "task_id": None,
+                            "check_task_id": task_id})
+            else:
+                child = next(self._ids)
+                self.subtasks.append({"id": child, "method": "build", "arglist": r["arglist"],
+                                      "label": r["label"], "parent": task_id,
+                                      "channel": r["channel"], "priority": r["priority"]})
+                self.claims[key], self.rebuild_of[key] = int(task_id or 0), child
                 self.failed.discard(key)
-                granted.append(key)
                 in_flight += 1
-        return {"granted": granted, "existing": existing, "in_flight": in_flight}
+                out.append({"key": key, "status": "submitted", "task_id": child,
+                            "check_task_id": task_id})
+        return {"rebuilds": out, "in_flight": in_flight}
 
-    def subtask(self, method: str, arglist: list, label: str, parent: Optional[int],
-                channel: str, priority: int) -> int:
-        task_id = next(self._ids)
-        self.subtasks.append({"id": task_id, "method": method, "arglist": arglist,
-                              "label": label, "parent": parent, "channel": channel,
-                              "priority": priority})
-        return task_id
+    def children(self, task_id: Optional[int]) -> dict[str, int]:
+        return {t["label"]: t["id"] for t in self.subtasks if t["parent"] == task_id}

@@ -73,10 +73,12 @@ class World:
         return build
 
     def check(self, ref: Any, rules_: Optional[Rules] = None, opts: Optional[CheckOptions] = None,
-              clock: Optional[Clock] = None, **ctx: Any) -> dict:
-        """One kabiCheck task of ``ref``; the report, checked to be JSON as uploaded."""
+              clock: Optional[Clock] = None, task_id: Optional[int] = None,
+              **ctx: Any) -> dict:
+        """One kabiCheck task of ``ref`` (a new one, or ``task_id`` run again); the
+        report, checked to be JSON as uploaded."""
         clock = clock or Clock()
-        self.task_id = task_id = self.koji.add_task([ref, {}])
+        self.task_id = task_id = task_id or self.koji.add_task([ref, {}])
         context = Context(self.koji, self.koji, rules_ or rules(), task_id, sleep=clock.sleep,
                           clock=clock, fetch=self.koji.fetch, **ctx)
         report = run_check(context, ref, opts or CheckOptions())
@@ -184,12 +186,12 @@ def test_new_kernel_gives_exactly_the_right_rebuild_requests(world: World) -> No
 def test_rerun_and_same_kabi_kernel_give_duplicates(world: World) -> None:
     k2 = world.add_kernel(world.rpms.k2)
     world.check(k2["id"])
-    first = {t["label"]: t["parent"] for t in world.koji.subtasks}
+    first = {t["label"]: (t["parent"], t["id"]) for t in world.koji.subtasks}
     again = world.check(K2)
     assert again["summary"]["rebuilds_submitted"] == 0
     assert {r["status"] for r in again["rebuilds"]} == {"duplicate"}
     assert {r["detail"] for r in again["rebuilds"]} == {
-        f"already submitted by task {p}" for p in first.values()}
+        f"already submitted by task {p} (build task {t})" for p, t in first.values()}
     k3 = world.add_kernel(world.rpms.k3)  # one symbol no kmod uses changes: same kABI
     third = world.check(k3["id"])
     assert third["previous"] == K2
@@ -199,6 +201,57 @@ def test_rerun_and_same_kabi_kernel_give_duplicates(world: World) -> None:
     assert {r["package"]: r["status"] for r in third["rebuilds"]} == dict.fromkeys(
         REBUILT, "duplicate")
     assert len(world.koji.subtasks) == 3
+
+
+def test_the_same_task_run_again_finds_its_rebuilds(world: World) -> None:
+    """kojid died after the hub made the rebuilds; Koji runs the same task again: it
+    reports them as its own, and makes none twice."""
+    k2 = world.add_kernel(world.rpms.k2)
+    first = world.check(k2["id"])
+    task_id = world.task_id
+    again = world.check(k2["id"], task_id=task_id)
+    assert again["rebuilds"] == first["rebuilds"]
+    assert {r["status"] for r in again["rebuilds"]} == {"submitted"}
+    assert len(world.koji.subtasks) == 3
+
+
+def test_a_failed_submission_still_reports_what_exists(world: World) -> None:
+    """The hub's answer to submit_rebuilds is lost (it made them, or it did not): the
+    report says which rebuilds the task has, which it could not submit, and why."""
+    k2 = world.add_kernel(world.rpms.k2)
+    real = world.koji.submit_rebuilds
+
+    def made_then_lost(task_id: Any, rebuilds: list, max_in_flight: int) -> dict:
+        real(task_id, rebuilds[:1], max_in_flight)  # the first made, then the line dropped
+        raise ConnectionError("Connection reset by peer\n  (errno 104)")
+
+    world.koji.submit_rebuilds = made_then_lost  # type: ignore[method-assign]
+    report = world.check(k2["id"])
+    assert report["error"] == "submitting rebuilds failed: Connection reset by peer (errno 104)"
+    statuses = {p: (r["status"], r["task_id"]) for p, r in by_package(report).items()}
+    (made,) = world.koji.subtasks
+    assert statuses == {"kmod-crc": ("submitted", made["id"]),
+                        "kmod-gone": ("not submitted", None),
+                        "kmod-nvidia": ("not submitted", None)}
+    assert "NOT FINISHED: submitting rebuilds failed" in report_text(report)
+    assert report["summary"]["incompatible"] == 5  # the verdicts are all there
+
+
+def test_a_lost_answer_after_everything_was_made_is_no_failure(world: World) -> None:
+    k2 = world.add_kernel(world.rpms.k2)
+    real = world.koji.submit_rebuilds
+
+    def all_made_then_lost(task_id: Any, rebuilds: list, max_in_flight: int) -> dict:
+        real(task_id, rebuilds, max_in_flight)
+        raise RuntimeError("unable to retry call 7 (method kabi.submitRebuilds)")
+
+    world.koji.submit_rebuilds = all_made_then_lost  # type: ignore[method-assign]
+    report = world.check(k2["id"])
+    assert report["error"] is None
+    assert {r["status"] for r in report["rebuilds"]} == {"submitted"}
+    assert sorted(report["summary"]["rebuild_task_ids"]) == sorted(
+        t["id"] for t in world.koji.subtasks)
+    assert any("every rebuild exists" in n for n in report["notes"])
 
 
 def test_failed_rebuild_is_claimed_again(world: World) -> None:
@@ -424,13 +477,14 @@ def test_non_kernel_builds_are_a_clear_error(world: World) -> None:
 
 def test_watch_of_a_kernel_is_the_one_whose_tag_holds_it(world: World) -> None:
     """Hub calls and the CLI pick, among a package's watch entries, the one whose kernel
-    tag holds the build (the first entry when none does, the named tag's when given)."""
+    tag holds the build (none when none does, the named tag's when given)."""
     two = rules(watch=[{"kernel_tag": "el9s-kernel", "kmod_tags": ["kmods9s"]},
                        {"kernel_tag": "el9-kernel", "kmod_tags": ["kmods9-testing"]}])
     k1 = world.builds[K1]
     assert watch_of(world.koji, two, k1).kernel_tag == "el9-kernel"  # tagged there
     k2 = world.add_kernel(world.rpms.k2, tag=None)
-    assert watch_of(world.koji, two, k2).kernel_tag == "el9s-kernel"  # nowhere: the first
+    assert watch_of(world.koji, two, k2) is None  # tagged nowhere: which one is not known
+    assert watch_of(world.koji, rules(), k2).kernel_tag == "el9-kernel"  # the only one
     assert watch_of(world.koji, two, k1, "el9s-kernel").kernel_tag == "el9s-kernel"
     assert watch_of(world.koji, two, k1, "el9-other") is None
     assert watch_of(world.koji, rules(kernel_packages=["kernel-rt"], watch=[]), k1) is None

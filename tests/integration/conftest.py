@@ -25,8 +25,10 @@ from tests.integration.kit import Kit
 from tests.integration.realkoji import HOLD_CHANNEL, PHASES, STRAY_CHANNEL, RealKoji, unavailable
 from tests.integration.worlds import ARM, X86, Series, build_series, plain_package, source_for
 
+#: how long the hub may take to notice a changed rules file (koji_kabi.rules.RulesFile)
+RULES_INTERVAL = 2.2
 STAMP = time.strftime("%m%d%H%M%S", time.gmtime()) + f"p{os.getpid() % 1000}"
-SCENARIOS = ("hook", "main", "pair", "lim")
+SCENARIOS = ("hook", "main", "pair", "lim", "nodb", "kill", "crash", "race")
 
 
 def names(scenario: str) -> dict[str, str]:
@@ -72,14 +74,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @contextlib.contextmanager
-def builder_rules(rk: RealKoji, **rebuild: Any) -> Iterator[None]:
-    """Other ``rebuild:`` settings for the checks that start meanwhile: kojid reads the
-    rules in each task's own process, the hub only at start (it needs none of these)."""
+def hub_rules(rk: RealKoji, **rebuild: Any) -> Iterator[None]:
+    """Other ``rebuild:`` settings in the hub's rules file, for the checks that start
+    meanwhile: the hub re-reads the file when it changes (within RULES_INTERVAL seconds,
+    without a restart) and every kabiCheck asks the hub for the rules it uses."""
     rk.rules_path.write_text(rules_text(**rebuild))
+    time.sleep(RULES_INTERVAL)
     try:
         yield
     finally:
         rk.rules_path.write_text(rules_text())
+        time.sleep(RULES_INTERVAL)
 
 
 @contextlib.contextmanager
@@ -297,3 +302,16 @@ def cli_world(hub: Hub, rpm_dirs: tuple[Path, Path],
     nvr = {"K1": s.kernel_nvr["K1"], "K2": s.kernel_nvr["K2"], "OK": s.kmod_nvr["kmod-ok"],
            "CRC": s.kmod_nvr["kmod-crc"], "GONE": s.kmod_nvr["kmod-gone"], "PLAIN": plain}
     return CliWorld(kit, s, nvr, tags, rules, home, {})
+
+
+def fault_scenario(kit: Kit, rpm_dirs: tuple[Path, Path], scenario: str, rel: int,
+                   kernels: int = 2) -> tuple[Series, dict[str, str]]:
+    """A small scenario whose K2 breaks two kmods (``kmod-<scenario>a``/``b``), baseline
+    K1 landed: for the fault tests, each with tags of its own."""
+    out, cache = rpm_dirs
+    s = build_series(out, cache, STAMP, scenario, rel, (X86,), 80, {
+        f"kmod-{scenario}a": {X86: ["stable:0:5", "changed:0:1"]},
+        f"kmod-{scenario}b": {X86: ["stable:5:10", "changed:1:2"]}}, kernels)
+    n = names(scenario)
+    kit.baseline(n, s.kernels["K1"], s.kmods, lambda name: source_for(name, STAMP))
+    return s, n

@@ -20,6 +20,7 @@ denies any that a test assigns to the builder, which makes it fail as a real one
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -52,6 +53,13 @@ def unavailable() -> Optional[str]:
     if not Path("/etc/debian_version").exists() or shutil.which("apt-get") is None:
         return "real-Koji tier needs Debian (the harness installs Apache/PostgreSQL with apt)"
     return None
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "State:\tZ"
 
 
 def _run(argv: Sequence[str], env: Optional[dict[str, str]] = None, timeout: float = 900,
@@ -117,8 +125,9 @@ class RealKoji:
         for name in ("kabi_hub.py",):
             assert (STAGE / "usr/lib/koji-hub-plugins" / name).is_file(), name
         plugins = STAGE / "it-plugins"
-        plugins.mkdir()
-        shutil.copy(Path(__file__).with_name("kojid_test_plugin.py"), plugins / "kabi_it.py")
+        for kind, source in (("hub", "hub_test_plugin.py"), ("builder", "kojid_test_plugin.py")):
+            (plugins / kind).mkdir(parents=True)
+            shutil.copy(Path(__file__).with_name(source), plugins / kind / "kabi_it.py")
         _run(["chmod", "-R", "a+rX", str(STAGE)])
 
     @property
@@ -149,8 +158,9 @@ class RealKoji:
 
     def write_builder_conf(self, **settings: Any) -> None:
         """kojid's plugin settings (read by each task's own process: no restart needed)."""
-        values = {"rules": self.rules_path, "cache_dir": self.cache, "settle_seconds": 3,
-                  "poll": 1, "tag_wait": 60, **settings}
+        # no rules: the builder reads the hub's (kabi.rules)
+        values = {"cache_dir": self.cache, "settle_seconds": 3, "poll": 1, "tag_wait": 60,
+                  **settings}
         self.builder_conf.write_text("[kabi]\n" + "".join(f"{k} = {v}\n"
                                                           for k, v in values.items()))
         self.builder_conf.chmod(0o644)
@@ -178,19 +188,25 @@ class RealKoji:
 
     # ------------------------------------------------------------------ lifecycle
     def env(self, phase: str) -> dict[str, str]:
-        hub_plugins = {"plain": "", "disabled": "kabi_hub", "full": "kabi_hub"}[phase]
+        hub_plugins = {"plain": "", "disabled": "kabi_hub", "full": "kabi_hub kabi_it"}[phase]
         hub_conf = self.broken_hub_conf if phase == "disabled" else self.hub_conf
-        return dict(
+        env = dict(
             os.environ,
             REALKOJI_PYTHONPATH=str(self.site),
             REALKOJI_HUB_PLUGINS=hub_plugins,
-            REALKOJI_HUB_PLUGIN_PATH=str(self.hub_plugin_dir),
+            REALKOJI_HUB_PLUGIN_PATH=f"{self.hub_plugin_dir}:{STAGE / 'it-plugins' / 'hub'}",
             REALKOJI_BUILDER_PLUGINS="kabi_builder kabi_it",
-            REALKOJI_BUILDER_PLUGIN_PATH=f"{self.builder_plugin_dir}:{STAGE / 'it-plugins'}",
+            REALKOJI_BUILDER_PLUGIN_PATH=f"{self.builder_plugin_dir}:"
+                                         f"{STAGE / 'it-plugins' / 'builder'}",
             REALKOJI_CLI_PLUGIN_PATH=str(self.cli_plugin_dir),
             KOJI_KABI_HUB_CONFIG=str(hub_conf),
             KOJI_KABI_BUILDER_CONFIG=str(self.builder_conf),
         )
+        if str(ROOT) != "/srv/realkoji":
+            # up.sh copies its CLI profile to $HOME/.koji/config.d/realkoji.conf, which is
+            # the default instance's: another instance keeps its copy under STAGE
+            env["HOME"] = str(STAGE)
+        return env
 
     def up(self, phase: str) -> float:
         """(Re)start hub and kojid in ``phase``; returns the seconds it took."""
@@ -201,10 +217,85 @@ class RealKoji:
         self.policy_file.write_text(self._policy(phase))
         self.policy_file.chmod(0o644)
         _run([str(HARNESS / "up.sh"), "--restart"], env=self.env(phase), what="realkoji up.sh")
+        if phase == "full" and not self.has_schema():
+            self.apply_schema()
         self.phase = phase
         seconds = time.monotonic() - started
         self.started.append(seconds)
         return seconds
+
+    # ------------------------------------------------------------------ database
+    def psql(self, *args: str) -> str:
+        """psql as the hub's database owner, on the harness's private PostgreSQL."""
+        pgbin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
+        return _run([str(pgbin / "psql"), "-h", str(ROOT / "pgsock"), "-p",
+                     os.environ.get("REALKOJI_PGPORT", "55432"), "-U", "koji", "-d", "koji",
+                     "-v", "ON_ERROR_STOP=1", "-qAt", *args], what="psql")
+
+    def has_schema(self) -> bool:
+        return self.psql("-c", "SELECT to_regclass('kabi_rebuild') IS NOT NULL").strip() == "t"
+
+    def apply_schema(self) -> None:
+        """What the README tells an admin: the installed SQL, applied once."""
+        self.psql("-f", str(STAGE / "usr" / "share" / "koji-kabi" / "kabi-schema.sql"))
+
+    def drop_schema(self) -> None:
+        self.psql("-c", "DROP TABLE IF EXISTS kabi_rebuild",
+                  "-c", "DELETE FROM locks WHERE name = 'kabi-rebuild'")
+
+    # ------------------------------------------------------------------ faults
+    @property
+    def holds(self) -> Path:
+        """Where the test hub plugin (hub_test_plugin.py) looks for hold files."""
+        return self.topdir / "work" / "kabi-it"
+
+    def hold(self, when: str, method: str) -> Path:
+        """Make the next ``method`` call wait at ``when`` (preCommit / postCommit) until
+        the returned file is removed; ``held_pid`` tells which hub process waits."""
+        self.holds.mkdir(parents=True, exist_ok=True)
+        shutil.chown(self.holds, "www-data", "www-data")
+        (self.holds / f"held-{when}-{method}").unlink(missing_ok=True)
+        path = self.holds / f"hold-{when}-{method}"
+        path.touch()
+        return path
+
+    def held_pid(self, hold: Path, timeout: float = 120) -> int:
+        held = hold.with_name(hold.name.replace("hold-", "held-", 1))
+        deadline = time.monotonic() + timeout
+        while not held.exists() or not held.read_text().strip():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no hub call reached {hold.name} in {timeout}s")
+            time.sleep(0.1)
+        return int(held.read_text())
+
+    def kill_kojid(self) -> list[int]:
+        """SIGKILL kojid and every process under it (its task processes have process
+        groups of their own), as a crashed builder host would lose them; their pids."""
+        root = int((ROOT / "run" / "kojid.pid").read_text().split()[0])
+        parent = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parent[int(stat.parent.name)] = int(fields[1])
+        doomed, grew = {root}, True
+        while grew:
+            more = {p for p, pp in parent.items() if pp in doomed} - doomed
+            doomed |= more
+            grew = bool(more)
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        for pid in doomed:
+            while Path(f"/proc/{pid}").exists() and "State:\tZ" not in _status(pid):
+                time.sleep(0.05)
+        return sorted(doomed)
+
+    def start_kojid(self) -> None:
+        """up.sh again with the same settings: it starts what is not running (kojid)."""
+        assert self.phase is not None
+        _run([str(HARNESS / "up.sh")], env=self.env(self.phase), what="realkoji up.sh")
 
     def down(self) -> None:
         with_policy = self.policy_file.exists()

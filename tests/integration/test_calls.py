@@ -7,10 +7,14 @@ Read-only calls (``check``, ``delta``, ``affected``) answer anyone; ``rebuild`` 
 
 from __future__ import annotations
 
+import time
+
 import koji
 import pytest
+import yaml
 
-from tests.integration.conftest import CliWorld, MainWorld
+from koji_kabi.rules import parse_rules, rules_data
+from tests.integration.conftest import RULES_INTERVAL, CliWorld, MainWorld, rules_text
 from tests.integration.kit import FAILED
 from tests.integration.test_cli_plugin import ok, one_line_error, read_only
 from tests.integration.worlds import ARM, X86
@@ -82,16 +86,32 @@ def test_rebuild_needs_the_kabi_permission(main_world: MainWorld) -> None:
         alice.kabi.rebuild(w.series.kmod_nvr["kmod-ok"])
 
 
-def test_claims_are_for_the_host_running_the_check(main_world: MainWorld) -> None:
+def _other_host(w: MainWorld):
+    """An exclusive session of a second host, builder2 (no kojid runs as it)."""
+    if not w.kit.admin.getHost("builder2"):
+        w.kit.admin.addHost("builder2", ["x86_64"])
+    session = w.kit.rk.session("builder2")
+    session.exclusiveSession(force=True)
+    return session
+
+
+def test_submitting_rebuilds_is_for_the_host_running_the_check(main_world: MainWorld) -> None:
     w = main_world
     task = w.landing("K2")
-    claim = [{"key": "0" * 64, "package": "kmod-x", "nvr": "kmod-x-1-1", "kernel": "k",
-              "label": "kabi-x"}]
-    with pytest.raises(koji.GenericError):  # a user, not a host
-        w.kit.rk.session("alice").kabi.claimRebuilds(task["id"], claim, 10)
-    builder = w.kit.rk.session("builder1")
-    with pytest.raises(koji.GenericError):  # the host, but the task is not open on it
-        builder.kabi.claimRebuilds(task["id"], claim, 10)
+    rebuild = [{"key": "0" * 64, "package": "kmod-x", "fingerprint": "f", "nvr": "kmod-x-1-1",
+                "kernel": "k", "label": "kabi-x", "arglist": ["git+https://x#1", "t", {}],
+                "channel": "default", "priority": 20}]
+    with pytest.raises(koji.AuthError, match="is not a host"):
+        w.kit.rk.session("alice").kabi.submitRebuilds(task["id"], rebuild, 10)
+    other = _other_host(w)
+    with pytest.raises(koji.ActionNotAllowed, match=f"does not own task {task['id']}"):
+        other.kabi.submitRebuilds(task["id"], rebuild, 10)
+    with pytest.raises(koji.ParameterError, match="rebuilds must be a list of rebuilds"):
+        other.kabi.submitRebuilds(task["id"], "all of them")
+    with pytest.raises(koji.ParameterError, match="rebuild key must be a sha256 hex digest"):
+        other.kabi.submitRebuilds(task["id"], [dict(rebuild[0], key="x; drop table")], 10)
+    assert w.kit.rebuilds(task["id"]) and not [
+        c for c in w.kit.rebuilds(task["id"]) if c["label"] == "kabi-x"]
 
 
 def test_cli_read_only_answers_are_the_same_with_the_hub_plugin(cli_world: CliWorld) -> None:
@@ -102,7 +122,8 @@ def test_cli_read_only_answers_are_the_same_with_the_hub_plugin(cli_world: CliWo
     for args in read_only(cli_world):
         res = cli_world.koji(*args)
         assert (res.returncode, res.stdout, res.stderr) == cli_world.expected[args], res
-    assert not [m for m, _u in rk.requests_since(mark) if m.startswith("kabi.")]
+    # the checks are the CLI's own (standard calls); the hub plugin only lent its rules
+    assert {m for m, _u in rk.requests_since(mark) if m.startswith("kabi.")} <= {"kabi.rules"}
 
 
 def test_cli_rebuild_creates_a_check(main_world: MainWorld, cli_world: CliWorld) -> None:
@@ -163,3 +184,47 @@ def test_cli_rebuild_of_a_failing_check_exits_1(main_world: MainWorld,
     assert f"{w.names['kmods']}: not a watched kernel tag in the rules" in res.stderr
     task_id = int(res.stdout.split("Created task:")[1].split()[0])
     assert w.kit.admin.getTaskInfo(task_id)["state"] == FAILED
+
+
+def test_wrong_arguments_are_sentences_not_python(main_world: MainWorld) -> None:
+    anon = main_world.kit.anon
+    with pytest.raises(koji.ParameterError, match=r"build must be a build ID or an N-V-R, "
+                                                   r"not \['x'\]"):
+        anon.kabi.check(["x"])
+    with pytest.raises(koji.ParameterError, match="arches must be an arch or a list"):
+        anon.kabi.delta(main_world.builds["K1"]["nvr"], main_world.builds["K2"]["nvr"],
+                        arches=7)
+    with pytest.raises(koji.GenericError, match="kit-nope: not a watched kernel tag"):
+        anon.kabi.check(main_world.builds["K2"]["nvr"], tag="kit-nope")
+    with pytest.raises(koji.ParameterError, match="tags must be a tag name or a list"):
+        anon.kabi.affected(main_world.builds["K2"]["nvr"], tags={"a": 1})
+
+
+def test_the_rules_come_from_the_hub(main_world: MainWorld, cli_world: CliWorld) -> None:
+    """Builders and clients read the hub's rules (kabi.rules); an edit of the hub's file
+    is in force without a restart; a broken edit keeps the last good rules, and says so."""
+    w = main_world
+    rk = w.kit.rk
+    answer = w.kit.anon.kabi.rules()
+    assert answer["source"] == str(rk.rules_path) and answer["problem"] is None
+    assert answer["rules"] == rules_data(parse_rules(yaml.safe_load(rules_text()), "x"))
+    try:
+        rk.rules_path.write_text(rules_text(priority=44))
+        time.sleep(RULES_INTERVAL)
+        assert w.kit.anon.kabi.rules()["rules"]["rebuild"]["priority"] == 44
+        rk.rules_path.write_text("watch: [\n")
+        time.sleep(RULES_INTERVAL)
+        broken = w.kit.anon.kabi.rules()
+        # the last good rules each hub process had (it may not have seen the 44 yet)
+        assert broken["rules"]["rebuild"]["priority"] in (33, 44)
+        assert broken["problem"].startswith(f"{rk.rules_path}:") and "YAML" in broken["problem"]
+    finally:
+        rk.rules_path.write_text(rules_text())
+        time.sleep(RULES_INTERVAL)
+    assert w.kit.anon.kabi.rules()["problem"] is None
+    # the CLI: no --rules, no file of its own: the hub's rules pair the kmod's tag with
+    # the main kernel tag (on a hub without the plugin this asks for --kernel or --tag)
+    res = cli_world.koji("kabi-check", w.series.kmod_nvr["kmod-crc"])
+    assert res.returncode == 1, res
+    kernel = w.kit.anon.getLatestBuilds(w.names["kernel"], package="kernel")[0]["nvr"]
+    assert f"on {kernel} (x86_64): INCOMPATIBLE" in res.stdout

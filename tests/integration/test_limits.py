@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.conftest import builder_rules, names
+from tests.integration.conftest import hub_rules, names
 from tests.integration.kit import Kit
 from tests.integration.worlds import X86, Series, build_series, source_for
 
@@ -47,7 +47,7 @@ def limited(koji_phase: Kit, rpm_dirs, realkoji) -> Limited:
 
 def test_max_per_task_defers_the_rest(limited: Limited, realkoji) -> None:
     kit, s = limited.kit, limited.series
-    with builder_rules(realkoji, max_per_task=1):  # K2 lands now
+    with hub_rules(realkoji, max_per_task=1):  # K2 lands now
         k2 = kit.cg_build(s.kernels["K2"], source_for("kernel", s.stamp))
         limited.kernels["K2"] = k2
         kit.tag_build(names("lim")["kernel"], k2["id"])
@@ -60,7 +60,7 @@ def test_max_per_task_defers_the_rest(limited: Limited, realkoji) -> None:
 
 def test_max_in_flight_is_counted_over_every_open_rebuild(limited: Limited, realkoji) -> None:
     kit = limited.kit
-    with builder_rules(realkoji, max_in_flight=2):
+    with hub_rules(realkoji, max_in_flight=2):
         info = kit.run_check(limited.kernels["K2"]["id"])
     statuses = _statuses(kit, info["id"])
     assert statuses["kmod-la"][0] == "duplicate"  # still open from the first check
@@ -72,7 +72,7 @@ def test_hold_back_while_koji_has_free_tasks(limited: Limited, realkoji) -> None
     kit = limited.kit
     free = kit.admin.listTasks(opts={"state": [0]}, queryOpts={"countOnly": True})
     assert free >= 2  # the two held rebuilds at least
-    with builder_rules(realkoji, hold_back_free_tasks=1, hold_back_seconds=0):
+    with hub_rules(realkoji, hold_back_free_tasks=1, hold_back_seconds=0):
         info = kit.run_check(limited.kernels["K2"]["id"])
     status, detail = _statuses(kit, info["id"])["kmod-lc"]
     assert (status, detail) == ("deferred", "Koji is loaded (free tasks over 1)")
