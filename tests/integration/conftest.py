@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -108,12 +109,11 @@ class Hub:
         if self.rk.phase != phase:
             seconds = self.rk.up(phase)
             kitmod.note(f"hub up in phase {phase}: {seconds:.1f}s")
-            if self._kit is None:
-                self._kit = Kit(self.rk)
-                self._layout(self._kit)
-            else:
+            if self._kit is not None:
                 self._kit.reconnect()
-        assert self._kit is not None
+        if self._kit is None:
+            self._kit = Kit(self.rk)
+            self._layout(self._kit)
         return self._kit
 
     @staticmethod
@@ -132,21 +132,61 @@ class Hub:
             kit.target(n["target"], n["build"], n["kmods"])
 
 
+class _Prewarm(threading.Thread):
+    """Installs koji-kabi and brings the hub up (apt, initdb, certificates the first time)
+    while the unit tests run, so the real-Koji tier starts at once."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__(name="realkoji-prewarm", daemon=True)
+        self.phase, self.rk, self.error = phase, RealKoji(STAMP), None
+        self.seconds = 0.0
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            self.rk.install()
+            self.rk.write_configs(rules_text(), "kit-*-gated")
+            self.rk.up(self.phase)
+        except BaseException as exc:  # reported by the fixture, in the test run
+            self.error = exc
+        self.seconds = time.monotonic() - started
+
+
+_PREWARM: list[_Prewarm] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    phases = [m.args[0] for item in session.items
+              if (m := item.get_closest_marker("koji_phase")) is not None]
+    if phases and unavailable() is None and not session.config.option.collectonly:
+        _PREWARM.append(_Prewarm(phases[0]))
+        _PREWARM[0].start()
+
+
 @pytest.fixture(scope="session")
 def realkoji() -> Iterator[RealKoji]:
     reason = unavailable()
     if reason:
         pytest.skip(reason)
-    rk = RealKoji(STAMP)
-    started = time.monotonic()
-    rk.install()
-    rk.write_configs(rules_text(), "kit-*-gated")
-    kitmod.note(f"koji-kabi installed into {rk.site.parents[3]} in "
-                f"{time.monotonic() - started:.1f}s")
     try:
+        if _PREWARM:
+            prewarm = _PREWARM[0]
+            prewarm.join()
+            if prewarm.error is not None:
+                raise prewarm.error
+            rk = prewarm.rk
+            kitmod.note(f"koji-kabi installed and hub up in phase {rk.phase} in "
+                        f"{prewarm.seconds:.1f}s, during the unit tests")
+        else:
+            rk = RealKoji(STAMP)
+            started = time.monotonic()
+            rk.install()
+            rk.write_configs(rules_text(), "kit-*-gated")
+            kitmod.note(f"koji-kabi installed into {rk.site.parents[3]} in "
+                        f"{time.monotonic() - started:.1f}s")
         yield rk
     finally:
-        rk.down()
+        RealKoji(STAMP).down()
 
 
 @pytest.fixture(scope="session")
