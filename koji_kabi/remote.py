@@ -23,6 +23,9 @@ from koji_kabi.rpmheader import RpmHeader, parse_header_blob, read_header_blob_f
 FIRST_RANGE = 64 * 1024
 #: Parallel connections for many small headers (a cold cache of thousands of kmods).
 WORKERS = 4
+#: Retries of a GET (they are idempotent) on connection failures, timeouts and 5xx, with
+#: exponential backoff: 0.5, 1, 2, 4 s (a web server being restarted, a proxy hiccup).
+RETRIES, BACKOFF = 4, 0.5
 
 
 def _one_line(exc: BaseException) -> str:
@@ -113,8 +116,9 @@ class HeaderFetcher:
     """
 
     def __init__(self, session: Any = None, timeout: float = 120.0, workers: int = WORKERS,
-                 verify: Any = True) -> None:
+                 verify: Any = True, retries: int = RETRIES, backoff: float = BACKOFF) -> None:
         self.timeout, self.workers, self.verify = timeout, max(1, workers), verify
+        self.retries, self.backoff = retries, backoff
         self._given = session
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -128,9 +132,15 @@ class HeaderFetcher:
         session = getattr(self._local, "session", None)
         if session is None:
             import requests
+            from urllib3.util.retry import Retry
 
             session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=4)
+            n = self.retries
+            retry = Retry(total=n, connect=n, read=n, status=n, backoff_factor=self.backoff,
+                          status_forcelist=(500, 502, 503, 504),
+                          allowed_methods=frozenset({"GET"}), raise_on_status=False)
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=4,
+                                                    max_retries=retry)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             self._local.session = session

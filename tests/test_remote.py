@@ -129,9 +129,23 @@ def test_errors_are_one_line_naming_the_url(site: Site) -> None:
             fetcher.header(f"{srv.url}/{site.rel(site.bad)}")
         gone = f"{srv.url}/x.rpm"
     with pytest.raises(KabiError) as exc:
-        HeaderFetcher(workers=1, timeout=5).header(gone)
+        HeaderFetcher(workers=1, timeout=5, retries=0).header(gone)
     assert str(exc.value).startswith(f"{gone}: cannot fetch: ")
     assert "\n" not in str(exc.value)
+
+
+def test_server_errors_are_retried_with_backoff(site: Site) -> None:
+    """A 503 (a web server being restarted) is retried; one that lasts is one line."""
+    url = "/" + site.rel(next(p for p in site.paths if p.name.startswith("kmod-remote-")))
+    with serve(site.root) as srv:
+        srv.fail_next = 2
+        hdr = HeaderFetcher(workers=1, backoff=0.01).header(srv.url + url)
+        assert hdr.name == "kmod-remote"
+        assert [status for _p, _r, status in srv.log] == [503, 503, 206]
+        srv.fail_next = 10
+        with pytest.raises(KabiError) as exc:
+            HeaderFetcher(workers=1, retries=2, backoff=0.01).header(srv.url + url)
+    assert str(exc.value) == f"{srv.url}{url}: HTTP 503 Service Unavailable"
 
 
 @pytest.mark.parametrize("ranges", [True, False], ids=["range", "no-range"])

@@ -106,3 +106,12 @@ def test_a_rules_file_is_re_read_when_it_changes(tmp_path: Path) -> None:
     now[0] = 11.0
     assert live.current().kernel_packages == ("kernel", "kernel-rt")
     assert "No such file" in (live.problem or "")
+
+
+def test_the_shipped_configuration_examples_are_valid() -> None:
+    from koji_kabi.rules import load_rules
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    assert load_settings(HubSettings, str(conf / "kabi-hub.conf")).channel == "kabi"
+    assert load_settings(BuilderSettings, str(conf / "kabi-builder.conf")).rules == ""
+    assert load_rules(str(conf / "rules.yaml")).watches

@@ -27,6 +27,7 @@ class FileServer(ThreadingHTTPServer):
         self.sent: Counter[str] = Counter()  # path -> body bytes written to the socket
         self.log: list[tuple[str, Optional[str], int]] = []  # (path, Range, status)
         self.busy = 0  # GETs being answered
+        self.fail_next = 0  # answer this many more GETs with 503 (a hub being restarted)
         self.cond = threading.Condition()
 
     @property
@@ -65,6 +66,9 @@ class _Handler(BaseHTTPRequestHandler):
         start, end = (int(m[1]), min(int(m[2] or size - 1), size - 1)) if m else (0, size - 1)
         status = 404 if size < 0 else 416 if m and start >= size else 206 if m else 200
         with srv.cond:
+            if srv.fail_next > 0:
+                srv.fail_next -= 1
+                status = 503
             srv.log.append((rel, rng, status))
         if status >= 400:
             self.send_error(status)
