@@ -240,11 +240,18 @@ def test_unknown_ini_option_disables(world: World, caplog: pytest.LogCaptureFixt
     assert p.mod.SETTINGS is None
 
 
-def test_bad_ini_value_disables(world: World, caplog: pytest.LogCaptureFixture) -> None:
-    conf = write_ini(world.tmp / "bad.conf", rules=world.tmp / "rules.yaml", priority="high")
+@pytest.mark.parametrize("setting,value,problem", [
+    ("priority", "high", "[kabi] priority: "),
+    ("cache_entries", -1, "[kabi] cache_entries: must be at least 1, got -1"),
+    ("policy_max_rpms", -3, "[kabi] policy_max_rpms: must be at least 1, got -3"),
+    ("channel", "", "[kabi] channel: must be a channel name, got ''"),
+])
+def test_bad_ini_value_disables(world: World, caplog: pytest.LogCaptureFixture, setting: str,
+                                value: Any, problem: str) -> None:
+    conf = write_ini(world.tmp / "bad.conf", rules=world.tmp / "rules.yaml", **{setting: value})
     with caplog.at_level(logging.INFO):
         world.load(conf)
-    _assert_disabled_once(caplog, conf, f"{conf}: [kabi] priority: ")
+    _assert_disabled_once(caplog, conf, f"{conf}: {problem}")
 
 
 @pytest.mark.parametrize("rules_text,problem", [
