@@ -9,9 +9,11 @@ or inside the transaction while another check wants the same claims (``preCommit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -39,22 +41,29 @@ def _exactly_once(kit: Kit, task_ids: list[int], kmods: list[str]) -> dict[str, 
     return {c["request"][0]: c["id"] for c in children}
 
 
+@contextlib.contextmanager
+def _answer_held(kit: Kit, realkoji, s, n) -> Iterator[tuple[dict, int, list[dict]]]:
+    """K2 lands; its check's submitRebuilds is held after the commit (the rebuilds exist,
+    the builder waits for its answer): (K2, the hub process holding it, the rebuilds)."""
+    hold = realkoji.hold("postCommit", SUBMIT)
+    try:
+        k2 = kit.cg_build(s.kernels["K2"], source_for("kernel", STAMP))
+        kit.tag_build(n["kernel"], k2["id"])
+        pid = realkoji.held_pid(hold)
+        (task,) = kit.kabi_tasks(k2["id"])
+        yield k2, pid, _wait_children(kit, task["id"], 2)
+    finally:
+        hold.unlink(missing_ok=True)
+
+
 def test_kojid_killed_after_the_rebuilds_exist(koji_phase: Kit, rpm_dirs, realkoji) -> None:
     """kojid (and its task process) die with SIGKILL once the hub has committed the
     rebuilds; after kojid restarts, Koji frees and re-runs the same task, which finds
     them, reports them, and makes none twice."""
     kit = koji_phase
     s, n = fault_scenario(kit, rpm_dirs, "kill", 71)
-    hold = realkoji.hold("postCommit", SUBMIT)
-    try:
-        k2 = kit.cg_build(s.kernels["K2"], source_for("kernel", STAMP))
-        kit.tag_build(n["kernel"], k2["id"])
-        realkoji.held_pid(hold)
-        (task,) = kit.kabi_tasks(k2["id"])
-        made = _wait_children(kit, task["id"], 2)  # committed: the builder waits for its answer
+    with _answer_held(kit, realkoji, s, n) as (k2, _pid, made):
         killed = realkoji.kill_kojid()
-    finally:
-        hold.unlink(missing_ok=True)
     realkoji.start_kojid()
     (task,) = kit.wait_kabi(k2["id"])
     assert task["state"] == CLOSED, kit.admin.getTaskResult(task["id"], raise_fault=False)
@@ -75,16 +84,8 @@ def test_hub_process_killed_after_commit(koji_phase: Kit, rpm_dirs, realkoji) ->
     has, finds every rebuild, and finishes with a complete report."""
     kit = koji_phase
     s, n = fault_scenario(kit, rpm_dirs, "crash", 81)
-    hold = realkoji.hold("postCommit", SUBMIT)
-    try:
-        k2 = kit.cg_build(s.kernels["K2"], source_for("kernel", STAMP))
-        kit.tag_build(n["kernel"], k2["id"])
-        pid = realkoji.held_pid(hold)
-        (task,) = kit.kabi_tasks(k2["id"])
-        _wait_children(kit, task["id"], 2)
+    with _answer_held(kit, realkoji, s, n) as (k2, pid, _made):
         os.kill(pid, signal.SIGKILL)  # mod_wsgi starts another daemon process
-    finally:
-        hold.unlink(missing_ok=True)
     (task,) = kit.wait_kabi(k2["id"])
     assert task["state"] == CLOSED, kit.admin.getTaskResult(task["id"], raise_fault=False)
     rebuilt = _exactly_once(kit, [task["id"]], list(s.kmods))
