@@ -1,6 +1,6 @@
 """Test-only hub plugin of the real-Koji tier: holds a call at a chosen moment (never shipped).
 
-Faults need a window: a test writes ``<topdir>/work/kabi-it/hold-<when>-<method>`` (``when``
+Faults need a window: a test writes ``<topdir>/work/kabi-it-holds/hold-<when>-<method>`` (``when``
 is ``preCommit``, inside the call's transaction, or ``postCommit``, after it committed and
 before the answer is sent) and the next such call of that hub method writes its process id
 to ``…/held-<when>-<method>``, then waits until the test removes the hold file (at most 60
@@ -20,7 +20,7 @@ def _hold(when):
     method = getattr(context, "method", None)
     if not method:
         return
-    base = os.path.join(koji.pathinfo.work(), "kabi-it")
+    base = os.path.join(koji.pathinfo.work(), "kabi-it-holds")
     hold = os.path.join(base, "hold-%s-%s" % (when, method))
     if not os.path.exists(hold):
         return

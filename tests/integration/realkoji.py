@@ -55,13 +55,6 @@ def unavailable() -> Optional[str]:
     return None
 
 
-def _status(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return "State:\tZ"
-
-
 def _run(argv: Sequence[str], env: Optional[dict[str, str]] = None, timeout: float = 900,
          what: str = "") -> str:
     res = subprocess.run(list(argv), capture_output=True, text=True, env=env, timeout=timeout,
@@ -247,7 +240,7 @@ class RealKoji:
     @property
     def holds(self) -> Path:
         """Where the test hub plugin (hub_test_plugin.py) looks for hold files."""
-        return self.topdir / "work" / "kabi-it"
+        return self.topdir / "work" / "kabi-it-holds"
 
     def hold(self, when: str, method: str) -> Path:
         """Make the next ``method`` call wait at ``when`` (preCommit / postCommit) until
@@ -287,10 +280,19 @@ class RealKoji:
         for pid in doomed:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
-        for pid in doomed:
-            while Path(f"/proc/{pid}").exists() and "State:\tZ" not in _status(pid):
+        deadline = time.monotonic() + 30
+        for pid in doomed:  # gone, not only dead: up.sh takes a zombie for a live kojid
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
+        (ROOT / "run" / "kojid.pid").unlink(missing_ok=True)
         return sorted(doomed)
+
+    def kojid_alive(self) -> bool:
+        try:
+            pid = int((ROOT / "run" / "kojid.pid").read_text().split()[0])
+            return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except (OSError, ValueError, IndexError):
+            return False
 
     def start_kojid(self) -> None:
         """up.sh again with the same settings: it starts what is not running (kojid)."""

@@ -25,6 +25,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.koji_phase("full")]
 SUBMIT = "kabi.submitRebuilds"
 
 
+@pytest.fixture(autouse=True)
+def _kojid_back(realkoji) -> Iterator[None]:
+    """Whatever a test did to kojid, the next one finds it running."""
+    yield
+    if not realkoji.kojid_alive():
+        realkoji.start_kojid()
+
+
 def _wait_children(kit: Kit, task_id: int, count: int, timeout: float = 120) -> list[dict]:
     deadline = time.monotonic() + timeout
     while len(kids := kit.rebuilds(task_id)) < count:
