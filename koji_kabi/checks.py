@@ -38,10 +38,11 @@ def kernel_of(view: KojiView, build: dict, arches: Optional[Iterable[str]] = Non
                             view.parsed)
 
 
-def kmods_of(view: KojiView, builds: Sequence[dict], arches: Optional[Iterable[str]] = None
+def kmods_of(view: KojiView, builds: Sequence[dict], arches: Optional[Iterable[str]] = None,
+             on_error: Optional[Callable[[KabiError], None]] = None
              ) -> list[tuple[dict, KmodRequirements]]:
     return kmods_from_rpms(builds, view.rpms([b["id"] for b in builds]), view.deps, arches,
-                           view.parsed)
+                           view.parsed, on_error)
 
 
 def previous_kernel(view: KojiView, build: dict, kernel_tag: str) -> Optional[dict]:
@@ -171,15 +172,20 @@ def check_kernel_build(view: KojiView, build: dict, previous: Optional[dict],
                        kmod_builds: Sequence[dict],
                        arches: Optional[Iterable[str]] = None,
                        stablelists: Optional[dict[str, Stablelist]] = None) -> dict:
-    """A kernel build's delta to ``previous`` and the verdicts of the given kmod builds."""
+    """A kernel build's delta to ``previous`` and the verdicts of the given kmod builds.
+
+    Kmod RPMs with malformed dependencies are listed in ``unreadable``, not checked.
+    """
     kernel = kernel_of(view, build, arches)
     deltas: list[dict] = []
     if previous is not None:
         old = kernel_of(view, previous, {k.arch for k in kernel.tables})
         deltas = delta_rows(old, kernel, arches, stablelists)
-    rows = verdict_rows(kmods_of(view, kmod_builds, {k.arch for k in kernel.tables}), kernel,
-                        stablelists)
+    unreadable: list[KabiError] = []
+    rows = verdict_rows(kmods_of(view, kmod_builds, {k.arch for k in kernel.tables},
+                                 unreadable.append), kernel, stablelists)
     return {"kind": "kernel", "build": build["nvr"], "kernel": build["nvr"],
+            "unreadable": [str(e) for e in unreadable],
             "previous": previous["nvr"] if previous else None,
             "symbols": {str(k): len(t) for k, t in kernel.tables.items()},
             "delta": deltas, "verdicts": rows, "stablelist": bool(stablelists),

@@ -10,14 +10,14 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Callable, Optional
+from typing import Callable, NoReturn, Optional
 
 from koji_kabi import __version__
 from koji_kabi.delta import delta_kernels
 from koji_kabi.errors import KabiError
 from koji_kabi.impact import ConsumerIndex
 from koji_kabi.inputs import load_kernel, load_kernels, load_kmods, load_stablelists
-from koji_kabi.model import Kernel, KmodRequirements, normalize_arch
+from koji_kabi.model import ARCH_ALIASES, KNOWN_ARCHES, Kernel, KmodRequirements, normalize_arch
 from koji_kabi.render import (
     affected_text,
     delta_text,
@@ -26,6 +26,7 @@ from koji_kabi.render import (
     verdicts_text,
 )
 from koji_kabi.series import series
+from koji_kabi.terminal import escape
 from koji_kabi.verdict import ksym_providers, verdict
 
 EXIT_OK, EXIT_INCOMPATIBLE, EXIT_USAGE = 0, 1, 2
@@ -55,7 +56,11 @@ def _only_arch(kernels: list[Kernel], arch: Optional[str]) -> list[Kernel]:
 def _kmods(paths: Sequence[str], arch: Optional[str]) -> list[KmodRequirements]:
     kmods = load_kmods(paths, on_skip=_warn)
     if arch:
+        found = sorted({m.key.arch for m in kmods})
         kmods = [m for m in kmods if m.key.arch in (arch, "unknown")]
+        if not kmods and found:
+            raise KabiError(" ".join(paths), f"no {arch} kmods (they are for: "
+                            + ", ".join(found) + ")")
     return kmods
 
 
@@ -66,7 +71,7 @@ def _emit(args: argparse.Namespace, result: object, text: str) -> None:
 def cmd_delta(args: argparse.Namespace) -> int:
     old = _only_arch([load_kernel(args.old, args.arch, _warn)], args.arch)[0]
     new = _only_arch([load_kernel(args.new, args.arch, _warn)], args.arch)[0]
-    kd = delta_kernels(old, new, load_stablelists(args.stablelist))
+    kd = delta_kernels(old, new, load_stablelists(args.stablelist, _warn))
     _emit(args, kd, delta_text(kd, args.summary))
     return EXIT_INCOMPATIBLE if kd.breaking else EXIT_OK
 
@@ -76,7 +81,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     kmods = _kmods(args.kmods, args.arch)
     if not kmods:
         raise KabiError(" ".join(args.kmods), "no kmod packages found")
-    lists = load_stablelists(args.stablelist)
+    lists = load_stablelists(args.stablelist, _warn)
     providers = ksym_providers(kmods)
     verdicts = [verdict(m, kernel, lists.get(m.key.arch), providers.get(m.key.arch))
                 for m in kmods]
@@ -88,7 +93,7 @@ def cmd_affected(args: argparse.Namespace) -> int:
     old = _only_arch([load_kernel(args.old, args.arch, _warn)], args.arch)[0]
     new = _only_arch([load_kernel(args.new, args.arch, _warn)], args.arch)[0]
     kmods = _kmods(args.kmods, args.arch)
-    lists = load_stablelists(args.stablelist)
+    lists = load_stablelists(args.stablelist, _warn)
     kd = delta_kernels(old, new, lists)
     index = ConsumerIndex(kmods)
     impacts = [index.impact(d, new) for d in kd.deltas]
@@ -106,7 +111,7 @@ def cmd_series(args: argparse.Namespace) -> int:
     if len(kernels) < 2:
         raise KabiError(" ".join(args.kernels), "a series needs at least two kernels")
     kmods = _kmods(args.kmods, args.arch) if args.kmods else []
-    reports = series(kernels, kmods, load_stablelists(args.stablelist), args.top)
+    reports = series(kernels, kmods, load_stablelists(args.stablelist, _warn), args.top)
     text = "\n\n".join(series_text(r, args.symbol) for r in reports)
     partial = sorted({k for kernel in kernels for k in kernel.tables}
                      - {r.key for r in reports})
@@ -123,8 +128,33 @@ def cmd_series(args: argparse.Namespace) -> int:
     return EXIT_INCOMPATIBLE if broken else EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"koji-kabi: {escape(message)} (see {self.prog} --help)\n")
+
+
+def _arch(value: str) -> str:
+    arch = normalize_arch(value)
+    if arch not in KNOWN_ARCHES:
+        known = ", ".join(sorted(KNOWN_ARCHES | set(ARCH_ALIASES)))
+        raise argparse.ArgumentTypeError(f"unknown arch {value!r} (known: {known})")
+    return arch
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"want a whole number of at least 1, not {value!r}")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="koji-kabi",
         description="kABI analysis of kernels and kernel-module packages from modversion CRCs. "
         + INPUTS_HELP,
@@ -136,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser, stablelist: bool = True) -> None:
         p.add_argument("--json", action="store_true", help="print JSON for machines")
-        p.add_argument("--arch", type=normalize_arch,
+        p.add_argument("--arch", type=_arch,
                        help="only this arch (also names the arch of symvers files "
                             "whose name does not say it)")
         if stablelist:
@@ -172,7 +202,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="kmod RPMs, .ko files or a directory of them (repeatable)")
     p.add_argument("--symbol", action="append", default=[], metavar="NAME",
                    help="also print the CRC history of this symbol (repeatable)")
-    p.add_argument("--top", type=int, default=10, help="how many most-consumed symbols")
+    p.add_argument("--top", type=_positive, default=10,
+                   help="how many most-consumed symbols (at least 1)")
     common(p)
     p.set_defaults(func=cmd_series)
     return parser

@@ -13,8 +13,12 @@ import re
 import sys
 from typing import NamedTuple, Optional
 
+from koji_kabi.model import MAX_CRC, symbol_problem
+
 RPMSENSE_EQUAL = 8
 _LESS_GREATER = 0x6
+#: What can only be meant as a CRC: hex digits, maybe a sign, ``0x`` or ``_`` (``5.14`` is not)
+_CRC_LIKE = re.compile(r"^\s*[+-]?(0[xX])?[0-9a-fA-F_]+\s*$")
 #: One line of ``rpm -q --provides/--requires``: ``name``, or ``name OP version``.
 _DUMP_LINE = re.compile(r"^(\S+)(?:\s+(=|<|>|<=|>=)\s+(\S+))?$")
 
@@ -38,16 +42,17 @@ class KernelDep(NamedTuple):
 
 
 def parse_crc(text: str) -> Optional[int]:
-    """``0x1234abcd`` / ``1234abcd`` → int; None when it is not a CRC."""
+    """``0x1234abcd`` / ``1234abcd`` → int; None when it is not a 32-bit CRC."""
     digits = text.strip()
     if digits[:2] in ("0x", "0X"):
         digits = digits[2:]
     if not 0 < len(digits) <= 16 or not digits.isalnum() or not digits.isascii():
         return None  # isalnum() also rules out int()'s signs, spaces and underscores
     try:
-        return int(digits, 16)
+        crc = int(digits, 16)
     except ValueError:
         return None
+    return crc if crc <= MAX_CRC else None
 
 
 def normalize_flavour(flavour: str) -> str:
@@ -59,9 +64,12 @@ def parse_dep(name: str, flags: int, version: str) -> Optional[KernelDep]:
     """A header dependency triple → :class:`KernelDep`, or None if it is not a symbol CRC.
 
     Unversioned ``kernel(sym)`` or non-``=`` comparisons carry no CRC and are ignored, as
-    weak-modules and dnf would not use them to match a CRC either.
+    weak-modules and dnf would not use them to match a CRC either; nor are versions that
+    are no CRC at all (``kernel(foo) = 5.14``).  A malformed name, or a CRC that is
+    negative, wider than 32 bits or spelt with ``_``, raises ValueError: ignoring it
+    would silently drop a symbol.
     """
-    if not flags & RPMSENSE_EQUAL or flags & _LESS_GREATER or name[-1:] != ")":
+    if not flags & RPMSENSE_EQUAL or flags & _LESS_GREATER:
         return None
     if name.startswith("kernel("):
         kind, inner = "kernel", name[7:-1]
@@ -69,10 +77,15 @@ def parse_dep(name: str, flags: int, version: str) -> Optional[KernelDep]:
         kind, inner = "ksym", name[5:-1]
     else:
         return None
-    if not inner or "(" in inner or ")" in inner or not inner.isprintable() or " " in inner:
-        return None
+    problem = symbol_problem(inner)
+    if problem is None and (name[-1:] != ")" or "(" in inner or ")" in inner):
+        problem = "not a symbol name"
+    if problem is not None:
+        raise ValueError(f"{problem} in {name!r}")
     crc = parse_crc(version)
     if crc is None:
+        if _CRC_LIKE.match(version):
+            raise ValueError(f"{name} = {version!r}: not a 32-bit hex CRC")
         return None
     flavour = None
     if kind == "ksym" and ":" in inner:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from koji_kabi.terminal import escape
+
 
 class KabiError(Exception):
     """Bad input or an impossible request, reported as one line: ``<source>: <problem>``.
 
     Every reader and computation raises this (never a bare parser or rpm error), so the
     command line, the hub and the builder can show it to a person without a traceback.
+    The message is escaped: a file name with a newline or an escape sequence in it stays
+    one harmless line.
     """
 
     def __init__(self, source: str, problem: str) -> None:
-        super().__init__(f"{source}: {problem}")
+        super().__init__(f"{escape(source)}: {escape(problem)}")
         self.source = source
         self.problem = problem
 

@@ -9,11 +9,9 @@ uniting kernel-core, kernel-modules*...) and kmod packages.
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cmp_to_key
@@ -21,6 +19,7 @@ from typing import Callable, Optional
 
 from koji_kabi.deps import parse_dump_line
 from koji_kabi.errors import KabiError
+from koji_kabi.files import decode_text, read_content, read_head, text_lines
 from koji_kabi.kofile import ELF_MAGIC, read_ko
 from koji_kabi.model import (
     ARCH_ALIASES,
@@ -50,12 +49,6 @@ from koji_kabi.stablelist import (
 )
 from koji_kabi.symvers import read_symvers_lines
 
-_COMPRESSED = {
-    b"\x1f\x8b": ("gzip", gzip.decompress),
-    b"\xfd7zXZ": ("xz", lzma.decompress),
-    b"BZh": ("bzip2", bz2.decompress),
-}
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _COMPRESSION_SUFFIXES = (".gz", ".xz", ".bz2", ".zst")
 _SYMVERS_LINE = re.compile(r"^0[xX][0-9a-fA-F]+\t\S+\t")
 _ARCH_IN_NAME = re.compile(
@@ -75,35 +68,9 @@ class Loaded:
     skipped: list[KabiError] = field(default_factory=list)
 
 
-def _read_head(path: str, size: int = 4096) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(size)
-    except OSError as exc:
-        raise KabiError(path, exc.strerror or str(exc)) from None
-
-
-def read_content(path: str) -> bytes:
-    """Whole file contents, decompressed if gzip/xz/bzip2."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise KabiError(path, exc.strerror or str(exc)) from None
-    if data[:4] == _ZSTD_MAGIC:
-        raise KabiError(path, "zstd-compressed input is not supported: decompress it first")
-    for magic, (name, decompress) in _COMPRESSED.items():
-        if data.startswith(magic):
-            try:
-                return decompress(data)
-            except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
-                raise KabiError(path, f"corrupt {name} data ({exc})") from None
-    return data
-
-
 def sniff(path: str) -> tuple[str, Optional[bytes]]:
     """(kind, decompressed contents or None for RPMs, which are read header-only)."""
-    head = _read_head(path, 8)
+    head = read_head(path, 8)
     if head.startswith(RPM_MAGIC):
         return RPM, None
     data = read_content(path)
@@ -152,13 +119,13 @@ def label_from_name(path: str) -> str:
     return base
 
 
-def _text_lines(data: bytes) -> list[str]:
-    return data.decode("utf-8", "replace").splitlines()
+def _text_lines(data: bytes, path: str) -> Iterable[str]:
+    return text_lines(decode_text(data, path))
 
 
 def _dump_triples(data: bytes, path: str) -> list[tuple[str, int, str]]:
     triples = []
-    for lineno, line in enumerate(_text_lines(data), 1):
+    for lineno, line in enumerate(_text_lines(data, path), 1):
         try:
             triple = parse_dump_line(line)
         except ValueError as exc:
@@ -169,16 +136,32 @@ def _dump_triples(data: bytes, path: str) -> list[tuple[str, int, str]]:
 
 
 def _kernel_key(path: str, arch: Optional[str]) -> TableKey:
-    if arch:
-        return TableKey(normalize_arch(arch))
+    """The arch the file's name (or its directory's) says; ``arch`` names it when they don't."""
     guess = arch_from_name(os.path.basename(path))
     if guess == UNKNOWN_ARCH:
         guess = arch_from_name(os.path.basename(os.path.dirname(os.path.abspath(path))))
-    return TableKey(guess)
+    if arch and guess not in (UNKNOWN_ARCH, normalize_arch(arch)):
+        raise KabiError(path, f"--arch {arch} given, but the file name says {guess}")
+    return TableKey(normalize_arch(arch) if arch else guess)
+
+
+def build_nvr(hdr: RpmHeader, path: str) -> str:
+    """The N-V-R of the build an RPM belongs to; an error if its SOURCERPM is not one."""
+    nvr = hdr.build_nvr
+    name, _, release = nvr.rpartition("-")
+    if not release or not name.rpartition("-")[0] or not name.rpartition("-")[2]:
+        raise KabiError(path, f"SOURCERPM {hdr.sourcerpm!r} is not N-V-R.src.rpm")
+    return nvr
 
 
 def kernel_from_file(path: str, arch: Optional[str] = None) -> tuple[str, SymbolTable]:
-    """One file → (build or label, table).  ``arch`` overrides what the name suggests."""
+    """One file → (build or label, table).  ``arch`` names the arch when the name does not."""
+    label, table, _rpm = _kernel_file(path, arch)
+    return label, table
+
+
+def _kernel_file(path: str, arch: Optional[str]) -> tuple[str, SymbolTable, bool]:
+    """:func:`kernel_from_file`, and whether the label is an RPM build's N-V-R."""
     kind, data = sniff(path)
     if kind == RPM:
         hdr = read_rpm_file(path)
@@ -186,16 +169,17 @@ def kernel_from_file(path: str, arch: Optional[str] = None) -> tuple[str, Symbol
         if table is None:
             raise KabiError(path, f"not a kernel package: {hdr.nvra} has no "
                             "kernel(symbol) provides")
-        return hdr.build_nvr, table
+        return build_nvr(hdr, path), table, True
     assert data is not None
     key = _kernel_key(path, arch)
     if kind == SYMVERS:
-        return label_from_name(path), read_symvers_lines(_text_lines(data), key, path)
+        table = read_symvers_lines(_text_lines(data, path), key, path)
+        return label_from_name(path), table, False
     if kind == DUMP:
         table = kernel_table_from_provides(_dump_triples(data, path), key.arch, "kernel", path)
         if table is None:
             raise KabiError(path, "no kernel(symbol) = CRC lines in this dump")
-        return label_from_name(path), table
+        return label_from_name(path), table, False
     raise KabiError(path, f"a {'.ko module' if kind == ELF else kind} is not a kernel")
 
 
@@ -219,11 +203,29 @@ def kmod_from_file(path: str) -> KmodRequirements:
 
 
 def _walk(path: str) -> list[str]:
+    """Files under ``path`` in a stable order (FIFOs, devices … too: readers refuse them)."""
     out = []
     for root, dirs, files in os.walk(path):
         dirs.sort()
         out.extend(os.path.join(root, f) for f in sorted(files) if not f.startswith("."))
     return out
+
+
+def _by_label(files: list[tuple[str, SymbolTable]]) -> dict[str, dict[TableKey, list[SymbolTable]]]:
+    """Kernel files (not RPMs) grouped into kernels by the label their names give.
+
+    Files of one label but different arches are one multi-arch kernel.  When two files
+    of one label have the same (arch, flavour) — ``a/linux/Module.symvers`` and
+    ``b/linux/Module.symvers`` — every file of that label is labelled by its whole path
+    instead: uniting them would mix two kernels into one.
+    """
+    keys = Counter((label, table.key) for label, table in files)
+    clash = {label for (label, _key), n in keys.items() if n > 1}
+    parts: dict[str, dict[TableKey, list[SymbolTable]]] = {}
+    for label, table in files:
+        label = table.source if label in clash else label
+        parts.setdefault(label, {}).setdefault(table.key, []).append(table)
+    return parts
 
 
 def _compare_nvr(a: str, b: str) -> int:
@@ -267,22 +269,27 @@ def scan(paths: Iterable[str], *, kernels: bool = True, kmods: bool = True,
             raise KabiError(path, "no such file or directory")
         if not os.path.isdir(path):
             raise KabiError(path, "scan() takes directories")
-        parts: dict[str, dict[TableKey, list[SymbolTable]]] = {}
-        rpm_builds: set[str] = set()
+        rpm_parts: dict[str, dict[TableKey, list[SymbolTable]]] = {}
+        files: list[tuple[str, SymbolTable]] = []
         for file in _walk(path):
             try:
-                _scan_file(file, loaded, parts, rpm_builds, kernels, kmods, arch)
+                _scan_file(file, loaded, rpm_parts, files, kernels, kmods, arch)
             except KabiError as exc:
                 loaded.skipped.append(exc)
-        order = sorted(rpm_builds, key=cmp_to_key(_compare_nvr))
-        order += sorted((label for label in parts if label not in rpm_builds),
+        order = sorted(rpm_parts, key=cmp_to_key(_compare_nvr))
+        file_parts = _by_label(files)
+        order += sorted((label for label in file_parts if label not in rpm_parts),
                         key=cmp_to_key(_compare_label))
-        loaded.kernels.extend(_assemble(parts, order))
+        for label, by_key in file_parts.items():
+            for key, tables in by_key.items():
+                rpm_parts.setdefault(label, {}).setdefault(key, []).extend(tables)
+        loaded.kernels.extend(_assemble(rpm_parts, order))
     return loaded
 
 
-def _scan_file(file: str, loaded: Loaded, parts, rpm_builds: set[str], want_kernels: bool,
-               want_kmods: bool, arch: Optional[str]) -> None:
+def _scan_file(file: str, loaded: Loaded, rpm_parts: dict[str, dict[TableKey, list[SymbolTable]]],
+               files: list[tuple[str, SymbolTable]], want_kernels: bool, want_kmods: bool,
+               arch: Optional[str]) -> None:
     kind, data = sniff(file)
     if kind == RPM:
         hdr: RpmHeader = read_rpm_file(file)
@@ -291,8 +298,8 @@ def _scan_file(file: str, loaded: Loaded, parts, rpm_builds: set[str], want_kern
         table = kernel_table_from_header(hdr, file)
         if table is not None:
             if want_kernels:
-                parts.setdefault(hdr.build_nvr, {}).setdefault(table.key, []).append(table)
-                rpm_builds.add(hdr.build_nvr)
+                nvr = build_nvr(hdr, file)
+                rpm_parts.setdefault(nvr, {}).setdefault(table.key, []).append(table)
             return
         kmod = kmod_from_header(hdr, file)
         if kmod.is_kmod and want_kmods:
@@ -301,23 +308,23 @@ def _scan_file(file: str, loaded: Loaded, parts, rpm_builds: set[str], want_kern
     if kind == ELF and want_kmods:
         loaded.kmods.append(require_kmod(read_ko(data or b"", file)))
     elif kind == SYMVERS and want_kernels:
-        label, table = kernel_from_file(file, arch)
-        parts.setdefault(label, {}).setdefault(table.key, []).append(table)
+        files.append(kernel_from_file(file, arch))
     elif kind == DUMP and want_kmods and not want_kernels:
         loaded.kmods.append(kmod_from_file(file))
     elif kind == DUMP and want_kernels and not want_kmods:
-        label, table = kernel_from_file(file, arch)
-        parts.setdefault(label, {}).setdefault(table.key, []).append(table)
+        files.append(kernel_from_file(file, arch))
 
 
 def load_kernels(paths: Iterable[str], arch: Optional[str] = None,
                  on_skip: Optional[Callable[[KabiError], None]] = None) -> list[Kernel]:
     """Each path is a kernel file, or a directory holding one or more kernel builds.
 
-    Files given one after another are one kernel each, in the order given; the builds
-    found in a directory come in RPM version order.
+    Files given one after another are one kernel each, in the order given (RPM files of
+    one build, and symvers files of one name but different arches, are united); the
+    builds found in a directory come in RPM version order.
     """
-    kernels: list[Kernel] = []
+    order: list[Kernel | int] = []  # kernels of directories, indexes into ``named``
+    named: list[tuple[str, SymbolTable, bool]] = []
     for path in paths:
         if os.path.isdir(path):
             loaded = scan([path], kmods=False, arch=arch)
@@ -327,15 +334,22 @@ def load_kernels(paths: Iterable[str], arch: Optional[str] = None,
                 on_skip(problem)
             if not loaded.kernels:
                 raise KabiError(path, "no kernel packages or symvers files inside")
-            kernels.extend(loaded.kernels)
+            order.extend(loaded.kernels)
         else:
-            label, table = kernel_from_file(path, arch)
-            kernels.append(Kernel(label, {table.key: table}, (path,)))
-    return _unite_rpm_files(kernels)
+            order.append(len(named))
+            named.append(_kernel_file(path, arch))
+    files = _by_label([(label, table) for label, table, rpm in named if not rpm])
+    file_label = {id(t): label for label, by_key in files.items()
+                  for tables in by_key.values() for t in tables}
+    kernels = [item if isinstance(item, Kernel) else
+               Kernel(file_label.get(id(named[item][1]), named[item][0]),
+                      {named[item][1].key: named[item][1]}, (named[item][1].source,))
+               for item in order]
+    return _unite(kernels)
 
 
-def _unite_rpm_files(kernels: list[Kernel]) -> list[Kernel]:
-    """RPM files of one build named one by one (core, modules...) form one kernel."""
+def _unite(kernels: list[Kernel]) -> list[Kernel]:
+    """Kernels of one label (the RPMs of one build named one by one …) form one kernel."""
     united: dict[str, list[Kernel]] = {}
     for kernel in kernels:
         united.setdefault(kernel.nvr, []).append(kernel)
@@ -380,18 +394,21 @@ def load_kmods(paths: Iterable[str],
     return kmods
 
 
-def load_stablelists(paths: Iterable[str]) -> dict[str, Stablelist]:
+def load_stablelists(paths: Iterable[str],
+                     on_skip: Optional[Callable[[KabiError], None]] = None
+                     ) -> dict[str, Stablelist]:
     """Stablelists by arch from list files, directory trees or the stablelists RPM."""
     lists: dict[str, Stablelist] = {}
     for path in paths:
         if os.path.isdir(path):
-            lists.update(read_stablelist_dir(path))
+            lists.update(read_stablelist_dir(path, on_skip))
             continue
         kind, data = sniff(path)
         if kind == RPM:
             lists.update(read_stablelist_rpm(path))
         elif kind == STABLELIST and data is not None:
-            lst = parse_stablelist(_text_lines(data), path, arch_from_name(os.path.basename(path)))
+            lst = parse_stablelist(_text_lines(data, path), path,
+                                   arch_from_name(os.path.basename(path)))
             lists[lst.arch] = lst
         else:
             raise KabiError(path, "not a kABI stablelist")

@@ -12,12 +12,13 @@ import struct
 import sys
 
 from koji_kabi.errors import KabiError
-from koji_kabi.model import KmodRequirements, TableKey
+from koji_kabi.model import KmodRequirements, TableKey, symbol_problem, unique_crcs
 
 ELF_MAGIC = b"\x7fELF"
 _MACHINES = {3: "i686", 62: "x86_64", 183: "aarch64", 21: "ppc64", 22: "s390x",
              40: "armv7hl", 243: "riscv64"}
 _ENTRY_SIZE = 64
+SHT_NOBITS = 8  # .bss and friends: a size in memory, no bytes in the file
 
 
 def _arch(machine: int, little: bool) -> str:
@@ -28,6 +29,8 @@ def _arch(machine: int, little: bool) -> str:
 def _sections(data: bytes, source: str) -> tuple[dict[str, bytes], str]:
     if data[:4] != ELF_MAGIC or len(data) < 64:
         raise KabiError(source, "not an ELF kernel module")
+    if data[4] not in (1, 2) or data[5] not in (1, 2):
+        raise KabiError(source, "corrupt ELF file: bad class or byte order")
     is64 = data[4] == 2
     little = data[5] == 1
     e = "<" if little else ">"
@@ -41,20 +44,27 @@ def _sections(data: bytes, source: str) -> tuple[dict[str, bytes], str]:
             shoff = struct.unpack_from(e + "I", data, 32)[0]
             shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 46)
             fmt = e + "IIIIII"
+        if shentsize < struct.calcsize(fmt):
+            raise ValueError("section header entries too small")
         headers = []
         for i in range(shnum):
-            name_off, _type, _flags, _addr, offset, size = struct.unpack_from(
+            name_off, sh_type, _flags, _addr, offset, size = struct.unpack_from(
                 fmt, data, shoff + i * shentsize)
-            headers.append((name_off, offset, size))
-        _n, str_off, str_size = headers[shstrndx]
+            headers.append((name_off, sh_type, offset, size))
+        _n, _t, str_off, str_size = headers[shstrndx]
+        if str_off + str_size > len(data):
+            raise ValueError("section names past the end")
         strtab = data[str_off:str_off + str_size]
         sections = {}
-        for name_off, offset, size in headers:
-            name = strtab[name_off:strtab.index(b"\0", name_off)].decode("ascii", "replace")
+        for name_off, sh_type, offset, size in headers:
+            name = strtab[name_off:strtab.index(b"\0", name_off)].decode("ascii")
+            if sh_type == SHT_NOBITS:
+                sections[name] = b""
+                continue
             if offset + size > len(data):
                 raise KabiError(source, f"truncated ELF file: section {name} past the end")
             sections[name] = data[offset:offset + size]
-    except (struct.error, IndexError, ValueError):
+    except (struct.error, IndexError, ValueError):  # UnicodeDecodeError is a ValueError
         raise KabiError(source, "corrupt ELF file: bad section headers") from None
     return sections, _arch(machine, little)
 
@@ -79,13 +89,25 @@ def read_ko(data: bytes, source: str) -> KmodRequirements:
     is64 = data[4] == 2
     crc_fmt = ("<" if little else ">") + ("Q" if is64 else "I")
     crc_size = struct.calcsize(crc_fmt)
-    requires: dict[str, int] = {}
-    for off in range(0, len(versions) - _ENTRY_SIZE + 1, _ENTRY_SIZE):
+    if len(versions) % _ENTRY_SIZE:
+        raise KabiError(source, f"corrupt __versions section: {len(versions)} bytes is not "
+                        f"a whole number of {_ENTRY_SIZE}-byte entries")
+    pairs = []
+    for off in range(0, len(versions), _ENTRY_SIZE):
         crc = struct.unpack_from(crc_fmt, versions, off)[0] & 0xFFFFFFFF
         raw = versions[off + crc_size:off + _ENTRY_SIZE]
-        name = raw.split(b"\0", 1)[0].decode("ascii", "replace")
-        if name:
-            requires[sys.intern(name)] = crc
+        if b"\0" not in raw:
+            raise KabiError(source, f"corrupt __versions entry {off // _ENTRY_SIZE}: "
+                            "name not NUL-terminated")
+        try:
+            name = raw.split(b"\0", 1)[0].decode("utf-8")
+        except UnicodeDecodeError:
+            name = "\0"  # symbol_problem refuses it
+        problem = symbol_problem(name)
+        if problem is not None:
+            raise KabiError(source, f"__versions entry {off // _ENTRY_SIZE}: {problem}")
+        pairs.append((sys.intern(name), crc))
+    requires = unique_crcs(pairs, source)
     info = _modinfo(sections.get(".modinfo", b""))
     module = info.get("name") or source.rsplit("/", 1)[-1].split(".ko", 1)[0]
     vermagic = info.get("vermagic", "")

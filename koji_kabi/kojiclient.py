@@ -167,13 +167,16 @@ def kernel_from_rpms(build: dict, rpms: Sequence[dict], deps_of: DepsOf,
 
 def kmods_from_rpms(builds: Sequence[dict], rpms_by_build: Sequence[Sequence[dict]],
                     deps_of: DepsOf, arches: Optional[Iterable[str]] = None,
-                    parsed: Optional[ParsedCache] = None
+                    parsed: Optional[ParsedCache] = None,
+                    on_error: Optional[Callable[[KabiError], None]] = None
                     ) -> list[tuple[dict, KmodRequirements]]:
     """Each kmod package (per arch) of the given builds, with the build it came from.
 
     Packages of those builds without ``kernel()`` requires (userspace tools,
     ``-common``) are passed over.  With ``parsed``, each RPM's requirements are taken
-    from (and kept in) that cache: a warm check reads and parses no dependencies.
+    from (and kept in) that cache: a warm check reads and parses no dependencies.  An
+    RPM whose dependencies are malformed raises, or with ``on_error`` is passed to it
+    and left out: one bad package must not stop the check of a whole tag.
     """
     arches = set(arches) if arches else None
     chosen: list[tuple[dict, dict]] = []
@@ -188,8 +191,15 @@ def kmods_from_rpms(builds: Sequence[dict], rpms_by_build: Sequence[Sequence[dic
     for i, deps in zip(todo, both):
         build, rpm = chosen[i]
         req, prov = split_deps(deps)
-        kmods[i] = kmod = kmod_from_deps(nvr=_nvr(build), name=rpm["name"], arch=rpm["arch"],
-                                         provides=prov, requires=req, source=nvra(rpm))
+        try:
+            kmods[i] = kmod = kmod_from_deps(nvr=_nvr(build), name=rpm["name"],
+                                             arch=rpm["arch"], provides=prov, requires=req,
+                                             source=nvra(rpm))
+        except KabiError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
         if parsed is not None:
             parsed.put_kmod(rpm_key(rpm, None), kmod)
     return [(build, kmod) for (build, _rpm), kmod in zip(chosen, kmods)

@@ -6,7 +6,7 @@ interned, so tables of 30,000 symbols for many kernels stay small in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -23,6 +23,39 @@ KNOWN_ARCHES = frozenset(
     {"x86_64", "aarch64", "ppc64le", "ppc64", "s390x", "i686", "armv7hl", "riscv64", "noarch"}
 )
 UNKNOWN_ARCH = "unknown"
+#: modversion CRCs are 32-bit (``s32 __crc_*``; ``0x%08x`` in symvers and RPM deps).
+MAX_CRC = 0xFFFFFFFF
+
+
+def symbol_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a symbol name, or None.
+
+    Names are compared as strings and printed: a NUL, a control character or a space
+    would make distinct names print alike, or write to the terminal.
+    """
+    if not name:
+        return "empty symbol name"
+    if not name.isprintable() or " " in name:
+        return f"not a symbol name: {name!r}"
+    return None
+
+
+def duplicate_problem(symbol: str, crc: int, first: int) -> str:
+    """The message for one symbol given two CRCs in one table."""
+    return f"{symbol} is given twice with different CRCs: {first:#010x} and {crc:#010x}"
+
+
+def unique_crcs(pairs: Sequence[tuple[str, int]], source: str) -> dict[str, int]:
+    """``dict(pairs)``, refusing a symbol given twice with different CRCs.
+
+    Keeping one of them silently could report a real change as "no change".
+    """
+    crcs = dict(pairs)
+    if len(crcs) != len(pairs):
+        for symbol, crc in pairs:
+            if crcs[symbol] != crc:
+                raise KabiError(source, duplicate_problem(symbol, crcs[symbol], crc))
+    return crcs
 
 
 def normalize_arch(arch: str) -> str:

@@ -23,6 +23,7 @@ from koji_kabi.model import (
     TableKey,
     merge_tables,
     normalize_arch,
+    unique_crcs,
 )
 from koji_kabi.rpmheader import RpmDep, RpmHeader
 
@@ -34,7 +35,7 @@ _KERNEL_SUBPACKAGE = re.compile(
 _KVER_DIR = re.compile(r"^/lib/modules/([^/]+)/")
 _RT_KVER = re.compile(r"\.rt\d")
 _CANONICAL_NAME = re.compile(r"^kernel\(([!-'*-~]+)\)$", re.M)
-_CANONICAL_CRC = re.compile(r"^0x[0-9a-fA-F]{1,16}$", re.M)
+_CANONICAL_CRC = re.compile(r"^0x[0-9a-fA-F]{1,8}$", re.M)
 
 Triple = tuple[str, int, str]
 
@@ -58,10 +59,14 @@ def kver_flavour(kver: str) -> str:
     return "rt" if _RT_KVER.search(kver) else ""
 
 
-def kernel_deps(triples: Iterable[Triple]) -> list[KernelDep]:
+def kernel_deps(triples: Iterable[Triple], source: str) -> list[KernelDep]:
+    """The symbol deps among ``triples``; a malformed one is an error naming ``source``."""
     out = []
     for name, flags, version in triples:
-        dep = parse_dep(name, flags, version)
+        try:
+            dep = parse_dep(name, flags, version)
+        except ValueError as exc:
+            raise KabiError(source, str(exc)) from None
         if dep is not None:
             out.append(dep)
     return out
@@ -95,7 +100,7 @@ def _bulk_canonical(triples: list[Triple]) -> Optional[list[tuple[str, int]]]:
     """All of ``triples`` (names starting ``kernel(``) parsed at once, or None.
 
     One regex pass per column: every name a whole line ``kernel(<printable ASCII, no
-    space or parens>)``, every version ``0x`` + 1-16 hex digits, flags exactly ``=``.
+    space or parens>)``, every version ``0x`` + 1-8 hex digits, flags exactly ``=``.
     """
     if not triples:
         return []
@@ -120,7 +125,7 @@ def _each_canonical(triples: list[Triple]) -> tuple[list[tuple[str, int]], list[
     for triple in triples:
         name, flags, version = triple
         if (flags & 14) == 8 and name[:7] == "kernel(" and name[-1:] == ")" \
-                and version[:2] == "0x" and 2 < len(version) <= 18 and version.isalnum() \
+                and version[:2] == "0x" and 2 < len(version) <= 10 and version.isalnum() \
                 and version.isascii():
             inner = name[7:-1]
             if inner and inner.isprintable() and "(" not in inner and ")" not in inner \
@@ -138,20 +143,20 @@ def kernel_table_from_provides(
     provides: Iterable[Triple], arch: str, package: str, source: str
 ) -> Optional[SymbolTable]:
     """The ``kernel(sym)`` provides of one kernel package, or None if it provides none."""
-    crcs: dict[str, int] = {}
     flavour = kernel_flavour(package)
     provides = list(provides)
     fast, slow = split_canonical(provides)
-    rest = kernel_deps(slow)
-    if not any(dep.is_kernel_symbol for dep in rest):  # else keep the order-exact loop
-        crcs = dict(fast)
-        provides = ()
-    for dep in kernel_deps(provides):
-        if not dep.is_kernel_symbol:
-            continue
-        if dep.flavour is not None:  # SUSE ksym(flavor:sym) names its flavour
-            flavour = dep.flavour
-        crcs[dep.symbol] = dep.crc
+    rest = kernel_deps(slow, source)
+    if any(dep.is_kernel_symbol for dep in rest):  # other spellings: the order-exact loop
+        symbols = []
+        for dep in kernel_deps(provides, source):
+            if dep.is_kernel_symbol:
+                if dep.flavour is not None:  # SUSE ksym(flavor:sym) names its flavour
+                    flavour = dep.flavour
+                symbols.append((dep.symbol, dep.crc))
+        crcs = unique_crcs(symbols, source)
+    else:
+        crcs = unique_crcs(fast, source)
     if not crcs:
         return None
     return SymbolTable(TableKey(normalize_arch(arch), flavour), crcs, source)
@@ -181,38 +186,35 @@ def kmod_from_deps(
 ) -> KmodRequirements:
     """A kmod package's kABI requirements (empty ones if it has no kernel deps)."""
     requires = list(requires)
-    kernel_req: dict[str, int] = {}
-    ksym_req: dict[str, int] = {}
+    kernel_pairs: list[tuple[str, int]] = []
+    ksym_pairs: list[tuple[str, int]] = []
     suse_flavour: Optional[str] = None
     fast, slow = split_canonical(requires)
-    rest = kernel_deps(slow)
+    rest = kernel_deps(slow, source)
     if any(dep.is_kernel_symbol for dep in rest):
-        rest = kernel_deps(requires)  # other kernel-symbol spellings: the order-exact loop
+        rest = kernel_deps(requires, source)  # other kernel-symbol spellings: the exact loop
     else:
-        kernel_req = dict(fast)
+        kernel_pairs = fast
     for dep in rest:
         if dep.is_kernel_symbol:
             if dep.flavour is not None:
                 suse_flavour = dep.flavour
-            kernel_req[dep.symbol] = dep.crc
+            kernel_pairs.append((dep.symbol, dep.crc))
         else:
-            ksym_req[dep.symbol] = dep.crc
-    ksym_prov: dict[str, int] = {}
-    modules = set()
-    for pname, flags, version in provides:
-        if pname.startswith("kmod(") and pname.endswith(")"):
-            modules.add(sys.intern(pname[5:-1]))
-            continue
-        dep = parse_dep(pname, flags, version)
-        if dep is not None and dep.kind == "ksym" and dep.flavour is None:
-            ksym_prov[dep.symbol] = dep.crc
+            ksym_pairs.append((dep.symbol, dep.crc))
+    provides = list(provides)
+    modules = {sys.intern(p[5:-1]) for p, _f, _v in provides
+               if p.startswith("kmod(") and p.endswith(")")}
+    ksym_prov = unique_crcs([(dep.symbol, dep.crc) for dep in kernel_deps(
+        (t for t in provides if t[0].startswith("ksym(")), source)
+        if dep.kind == "ksym" and dep.flavour is None], source)
     flavour = suse_flavour if suse_flavour is not None else _kmod_flavour(requires, filenames)
     return KmodRequirements(
         nvr=nvr,
         name=name,
         key=TableKey(normalize_arch(arch) if arch else UNKNOWN_ARCH, flavour),
-        requires=kernel_req,
-        ksym_requires=ksym_req,
+        requires=unique_crcs(kernel_pairs, source),
+        ksym_requires=unique_crcs(ksym_pairs, source),
         ksym_provides=ksym_prov,
         modules=frozenset(modules),
         license=license,

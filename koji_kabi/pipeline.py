@@ -326,6 +326,8 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
         per_arch = [dict(check_kernel_build(view, build, previous, kmods, [a], lists),
                          arch=a) for a in arches]
     by_build: dict[int, list[dict]] = {}
+    for problem in dict.fromkeys(p for r in per_arch for p in r.get("unreadable", ())):
+        ctx.note(f"kmod not checked: {problem}")
     for arch_result in per_arch:
         for k in arch_result["verdicts"]:
             by_build.setdefault(k["build_id"], []).append(k)

@@ -1,4 +1,8 @@
-"""Readable tables for people and plain JSON for machines, from the result values."""
+"""Readable tables for people and plain JSON for machines, from the result values.
+
+Names in the text come from inputs anyone can craft: every text renderer returns its
+lines escaped (:mod:`koji_kabi.terminal`); JSON escapes control characters itself.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from koji_kabi.delta import KernelDelta, SymbolChange
 from koji_kabi.impact import Impact
 from koji_kabi.model import TableKey
 from koji_kabi.series import SeriesReport
+from koji_kabi.terminal import escape, escape_lines
 from koji_kabi.verdict import Verdict
 
 _CRC_FIELDS = {"old_crc", "new_crc", "required", "provided", "crc"}
@@ -26,7 +31,7 @@ def _yes_no(value: Optional[bool]) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], indent: str = "") -> list[str]:
     """Left-aligned text columns; numbers right-aligned."""
-    rows = [[str(c) for c in r] for r in rows]
+    rows = [[escape(str(c)) for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for r in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, r)]
@@ -119,7 +124,7 @@ def delta_text(kd: KernelDelta, summary: bool = False) -> str:
             lines += _changes(f"{d.key}: moved to another module", d.moved, True)
             lines += _changes(f"{d.key}: added", d.added)
     lines += ["", "breaking: " + ("yes" if kd.breaking else "no")]
-    return "\n".join(lines)
+    return escape_lines("\n".join(lines))
 
 
 # ---------------------------------------------------------------- verdicts
@@ -141,13 +146,13 @@ def verdict_text(v: Verdict) -> str:
         rows = [[p.symbol + (" (ksym)" if p.via == "ksym" else ""), crc(p.required),
                  crc(p.provided), _yes_no(p.stable)] for p in v.problems]
         lines += table(["symbol", "required", "provided", "stable"], rows, "  ")
-    return "\n".join(lines)
+    return escape_lines("\n".join(lines))
 
 
 def verdicts_text(verdicts: Sequence[Verdict]) -> str:
     bad = sum(1 for v in verdicts if not v.compatible)
     body = "\n".join(verdict_text(v) for v in verdicts)
-    return f"{body}\n\n{len(verdicts) - bad} compatible, {bad} incompatible"
+    return f"{body}\n\n{len(verdicts) - bad} compatible, {bad} incompatible"  # body: escaped
 
 
 def affected_text(kd: KernelDelta, impacts: Sequence[Impact],
@@ -167,7 +172,7 @@ def affected_text(kd: KernelDelta, impacts: Sequence[Impact],
         if rows:
             lines += table(["kmod", "changed symbols it consumes", f"on {kd.new}"], rows, "  ")
         lines.append("")
-    return "\n".join(lines).rstrip()
+    return escape_lines("\n".join(lines).rstrip())
 
 
 # ---------------------------------------------------------------- series
@@ -213,7 +218,7 @@ def series_text(r: SeriesReport, symbols: Sequence[str] = ()) -> str:
         lines += table(["kernel", "crc"], rows, "  ")
         last = r.last_changed(symbol)
         lines.append(f"  last changed: {last or 'not within this series'}")
-    return "\n".join(lines)
+    return escape_lines("\n".join(lines))
 
 
 # ---------------------------------------------------------------- kabiCheck report
@@ -258,4 +263,4 @@ def report_text(report: dict) -> str:
         if rows else ["  none needed"]
     for note in report["notes"]:
         lines.append(f"note: {note}")
-    return "\n".join(lines)
+    return escape_lines("\n".join(lines))

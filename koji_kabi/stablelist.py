@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable
+from typing import Callable, Optional
 
 from koji_kabi.errors import KabiError
-from koji_kabi.model import Stablelist, normalize_arch
+from koji_kabi.files import MAX_TEXT_BYTES, decode_text, read_content, text_lines
+from koji_kabi.model import Stablelist, normalize_arch, symbol_problem
 
 _HEADER = re.compile(r"^\[(\w+?)_(stablelist|whitelist)\]$")
 _FILE_NAME = re.compile(r"^kabi_(?:stablelist|whitelist)_(\w+)$")
@@ -49,35 +52,52 @@ def parse_stablelist(lines: Iterable[str], source: str, arch: str = "") -> Stabl
             continue
         if not name:
             raise KabiError(source, "not a kABI stablelist (no [<name>_stablelist] header)")
-        if any(c.isspace() for c in line):
-            raise KabiError(f"{source}:{lineno}", f"not a symbol name: {line!r}")
+        problem = symbol_problem(line)
+        if problem is not None or any(c.isspace() for c in line):
+            raise KabiError(f"{source}:{lineno}", problem or f"not a symbol name: {line!r}")
         symbols.add(sys.intern(line))
     if not name:
         raise KabiError(source, "not a kABI stablelist (no [<name>_stablelist] header)")
     return Stablelist(header_arch or arch, frozenset(symbols), source, name)
 
 
-def _read_text(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read().splitlines()
-    except OSError as exc:
-        raise KabiError(path, exc.strerror or str(exc)) from None
+def _read_lines(path: str) -> Iterable[str]:
+    return text_lines(decode_text(read_content(path, MAX_TEXT_BYTES), path))
 
 
-def read_stablelist_dir(path: str) -> dict[str, Stablelist]:
+def _module_symbols(root: str, files: list[str],
+                    skip: Callable[[KabiError], None]) -> frozenset[str]:
+    """A ``kabi_<arch>/`` dir's file names, each a symbol; bad names are skipped."""
+    symbols = set()
+    for fname in files:
+        problem = symbol_problem(fname)
+        if problem is not None:
+            skip(KabiError(os.path.join(root, fname), problem))
+        elif not fname.startswith("."):
+            symbols.add(sys.intern(fname))
+    return frozenset(symbols)
+
+
+def _raise(problem: KabiError) -> None:
+    raise problem
+
+
+def read_stablelist_dir(path: str, on_skip: Optional[Callable[[KabiError], None]] = None
+                        ) -> dict[str, Stablelist]:
     """Every list under a directory: ``kabi_stablelist_<arch>`` files or ``kabi_<arch>/`` dirs.
 
     When a tree holds several releases (``kabi-rhel90``, ``kabi-rhel91``), the newest one
-    in sort order wins, matching the ``kabi-current`` link the package ships.
+    in sort order wins, matching the ``kabi-current`` link the package ships.  A list
+    that cannot be read (a FIFO, bad bytes …) is passed to ``on_skip`` (default: raised).
     """
+    skip = on_skip or _raise
     found: dict[str, Stablelist] = {}
     for root, dirs, files in sorted(os.walk(path, followlinks=False)):
         dirs.sort()
         m = _MODULE_DIR.match(os.path.basename(root))
         if m and not any(_FILE_NAME.match(f) for f in files):
             arch = normalize_arch(m.group(1))
-            symbols = frozenset(sys.intern(f) for f in files if not f.startswith("."))
+            symbols = _module_symbols(root, sorted(files), skip)
             if symbols:
                 found[arch] = Stablelist(arch, symbols, root, f"kabi-module {arch}")
             continue
@@ -85,7 +105,11 @@ def read_stablelist_dir(path: str) -> dict[str, Stablelist]:
             fm = _FILE_NAME.match(fname)
             if fm:
                 full = os.path.join(root, fname)
-                lst = parse_stablelist(_read_text(full), full, normalize_arch(fm.group(1)))
+                try:
+                    lst = parse_stablelist(_read_lines(full), full, normalize_arch(fm.group(1)))
+                except KabiError as exc:
+                    skip(exc)
+                    continue
                 found[lst.arch] = lst
     if not found:
         raise KabiError(path, "no kabi_stablelist_<arch> files or kabi_<arch>/ dirs inside")
@@ -98,6 +122,8 @@ def read_stablelist_rpm(path: str) -> dict[str, Stablelist]:
 
     lists: dict[str, Stablelist] = {}
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise KabiError(path, "not a regular file")
         ts = rpm.TransactionSet()
         ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
         fd = rpm.fd.open(path)
@@ -111,15 +137,16 @@ def read_stablelist_rpm(path: str) -> dict[str, Stablelist]:
                 fm = _FILE_NAME.match(fname)
                 if not fm or not archive.hascontent():
                     continue
-                data = archive.read().decode("utf-8", "replace")
-                lst = parse_stablelist(data.splitlines(), f"{path}:{entry.name}",
+                source = f"{path}:{entry.name}"
+                data = archive.read(MAX_TEXT_BYTES + 1)
+                lst = parse_stablelist(text_lines(decode_text(data, source)), source,
                                        normalize_arch(fm.group(1)))
                 prev = lists.get(lst.arch)
                 if prev is None or prev.source < lst.source:
                     lists[lst.arch] = lst
         finally:
             fd.close()
-    except rpm.error as exc:
+    except (rpm.error, OSError, ValueError, TypeError, KeyError) as exc:
         raise KabiError(path, f"cannot read the RPM payload ({exc})") from None
     if not lists:
         raise KabiError(path, "no kabi_stablelist_<arch> files in this RPM")

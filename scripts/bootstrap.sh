@@ -20,9 +20,15 @@ fi
 debian_pkgs=(rpm python3-rpm python3-venv python3-dev gcc libkrb5-dev xz-utils)
 # python3-yaml, python3-requests: the real hub and kojid of the real-Koji tier run our
 # plugins under Debian's own python3 (and up.sh installs the rest of Koji's needs)
-debian_test_pkgs=(createrepo-c dnf dnf-plugins-core rpm2cpio kmod python3-yaml python3-requests)
+# linux-headers-amd64 (the metapackage: newest kbuild tree, whatever kernel is running;
+# named after the arch, linux-headers-generic on Ubuntu), make: tests/test_kofile_kbuild.py
+# builds a real module out of tree with kbuild
+kheaders=linux-headers-$(dpkg --print-architecture 2>/dev/null || echo amd64)
+grep -qs '^ID=ubuntu' /etc/os-release && kheaders=linux-headers-generic
+debian_test_pkgs=(createrepo-c dnf dnf-plugins-core rpm2cpio kmod python3-yaml python3-requests
+                  "$kheaders" make)
 fedora_pkgs=(rpm-build python3-rpm python3-devel gcc krb5-devel xz)
-fedora_test_pkgs=(createrepo_c dnf-plugins-core kmod)
+fedora_test_pkgs=(createrepo_c dnf-plugins-core kmod kernel-devel make)
 
 missing=()
 if command -v apt-get >/dev/null; then
