@@ -35,6 +35,7 @@ from koji_kabi.inputs import load_stablelists
 from koji_kabi.kojiclient import SessionView
 from koji_kabi.render import delta_text, dumps, verdict_text, verdicts_text
 from koji_kabi.rules import Rules, load_rules, parse_rules
+from koji_kabi.terminal import escape, escape_lines
 from koji_kabi.verdict import ksym_providers, verdict
 
 RULES_PATHS = ("~/.config/koji-kabi/rules.yaml", "/etc/koji-kabi/rules.yaml")
@@ -42,7 +43,7 @@ EXIT_OK, EXIT_INCOMPATIBLE, EXIT_LOOKUP = 0, 1, 2
 
 
 def _fail(message):
-    sys.stderr.write("koji: %s\n" % message)
+    sys.stderr.write("koji: %s\n" % escape(message))
     sys.exit(EXIT_LOOKUP)
 
 
@@ -160,7 +161,7 @@ def _check_kernel(session, view, rules, build, opts):
         else:
             parts.append("all %d kmod packages in %s are compatible with %s"
                          % (len(verdicts), ", ".join(kmod_tags), build["nvr"]))
-        print("\n\n".join(parts))
+        print(escape_lines("\n\n".join(parts)))
     return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
 
 
@@ -270,13 +271,13 @@ def _watch_check(session, task_id, goptions, quiet):
         print("kabiCheck task %d still running" % task_id)
         return EXIT_INCOMPATIBLE
     if not watcher.is_success():
-        sys.stderr.write("%s\n" % (watcher.get_failure().strip() or
-                                   "kabiCheck task %d did not succeed" % task_id))
+        sys.stderr.write("%s\n" % escape(watcher.get_failure().strip() or
+                                          "kabiCheck task %d did not succeed" % task_id))
         return EXIT_INCOMPATIBLE
     if not quiet:
         try:
-            print(session.downloadTaskOutput(task_id, "kabi-report.txt").decode(
-                "utf-8", "replace").rstrip("\n"))
+            print(escape_lines(session.downloadTaskOutput(task_id, "kabi-report.txt").decode(
+                "utf-8", "replace").rstrip("\n")))
         except koji.GenericError:
-            print(session.getTaskResult(task_id))
+            print(escape_lines(str(session.getTaskResult(task_id))))
     return EXIT_OK

@@ -39,6 +39,10 @@ _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISDIR, "a directory"))
 
 
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit}-byte"
+
+
 def _os_error(path: str, exc: OSError) -> KabiError:
     return KabiError(path, exc.strerror or str(exc))
 
@@ -98,7 +102,7 @@ def decompress(data: bytes, source: str, limit: int = MAX_CONTENT_BYTES) -> byte
                 raise KabiError(source, f"corrupt {name} data ({exc})") from None
             if len(out) > limit:
                 raise KabiError(source, f"{name} data inflates past the "
-                                f"{limit >> 20} MiB limit of one input")
+                                f"{_size(limit)} limit of one input")
             return bytes(out)
     return data
 
@@ -108,19 +112,19 @@ def read_content(path: str, limit: int = MAX_CONTENT_BYTES) -> bytes:
     with open_regular(path) as f:
         try:
             if os.fstat(f.fileno()).st_size > limit:
-                raise KabiError(path, f"larger than the {limit >> 20} MiB limit of one input")
+                raise KabiError(path, f"larger than the {_size(limit)} limit of one input")
             data = _bounded_read(f, limit)
         except OSError as exc:
             raise _os_error(path, exc) from None
     if len(data) > limit:  # it grew while we read it
-        raise KabiError(path, f"larger than the {limit >> 20} MiB limit of one input")
+        raise KabiError(path, f"larger than the {_size(limit)} limit of one input")
     return decompress(bytes(data), path, limit)
 
 
 def decode_text(data: bytes, source: str) -> str:
     """Strict UTF-8: bytes that are not text would make distinct names equal (U+FFFD)."""
     if len(data) > MAX_TEXT_BYTES:
-        raise KabiError(source, f"text larger than the {MAX_TEXT_BYTES >> 20} MiB limit")
+        raise KabiError(source, f"text larger than the {_size(MAX_TEXT_BYTES)} limit")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
