@@ -64,13 +64,22 @@ def _kmods(paths: Sequence[str], arch: Optional[str]) -> list[KmodRequirements]:
     return kmods
 
 
+def _old_new(args: argparse.Namespace) -> tuple[Kernel, Kernel]:
+    """The two kernels of a comparison; labelled by their paths when their names agree."""
+    old = _only_arch([load_kernel(args.old, args.arch, _warn)], args.arch)[0]
+    new = _only_arch([load_kernel(args.new, args.arch, _warn)], args.arch)[0]
+    if old.nvr == new.nvr and args.old != args.new:
+        old = Kernel(escape(args.old), old.tables, old.sources)
+        new = Kernel(escape(args.new), new.tables, new.sources)
+    return old, new
+
+
 def _emit(args: argparse.Namespace, result: object, text: str) -> None:
     print(dumps(result) if args.json else text)
 
 
 def cmd_delta(args: argparse.Namespace) -> int:
-    old = _only_arch([load_kernel(args.old, args.arch, _warn)], args.arch)[0]
-    new = _only_arch([load_kernel(args.new, args.arch, _warn)], args.arch)[0]
+    old, new = _old_new(args)
     kd = delta_kernels(old, new, load_stablelists(args.stablelist, _warn))
     _emit(args, kd, delta_text(kd, args.summary))
     return EXIT_INCOMPATIBLE if kd.breaking else EXIT_OK
@@ -90,8 +99,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_affected(args: argparse.Namespace) -> int:
-    old = _only_arch([load_kernel(args.old, args.arch, _warn)], args.arch)[0]
-    new = _only_arch([load_kernel(args.new, args.arch, _warn)], args.arch)[0]
+    old, new = _old_new(args)
     kmods = _kmods(args.kmods, args.arch)
     lists = load_stablelists(args.stablelist, _warn)
     kd = delta_kernels(old, new, lists)

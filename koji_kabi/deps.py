@@ -17,8 +17,8 @@ from koji_kabi.model import MAX_CRC, symbol_problem
 
 RPMSENSE_EQUAL = 8
 _LESS_GREATER = 0x6
-#: What can only be meant as a CRC: hex digits, maybe a sign, ``0x`` or ``_`` (``5.14`` is not)
-_CRC_LIKE = re.compile(r"^\s*[+-]?(0[xX])?[0-9a-fA-F_]+\s*$")
+#: What can only be meant as a CRC: no dots or other version punctuation (``5.14`` is not)
+_CRC_LIKE = re.compile(r"^\s*[+-]?(0[xX])?[\w-]*\s*$")
 #: One line of ``rpm -q --provides/--requires``: ``name``, or ``name OP version``.
 _DUMP_LINE = re.compile(r"^(\S+)(?:\s+(=|<|>|<=|>=)\s+(\S+))?$")
 

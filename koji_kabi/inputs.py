@@ -48,6 +48,7 @@ from koji_kabi.stablelist import (
     read_stablelist_rpm,
 )
 from koji_kabi.symvers import read_symvers_lines
+from koji_kabi.terminal import escape
 
 _COMPRESSION_SUFFIXES = (".gz", ".xz", ".bz2", ".zst")
 _SYMVERS_LINE = re.compile(r"^0[xX][0-9a-fA-F]+\t\S+\t")
@@ -66,6 +67,7 @@ class Loaded:
     kernels: list[Kernel] = field(default_factory=list)
     kmods: list[KmodRequirements] = field(default_factory=list)
     skipped: list[KabiError] = field(default_factory=list)
+    rpm_builds: set[str] = field(default_factory=set)  # kernel labels that are build NVRs
 
 
 def sniff(path: str) -> tuple[str, Optional[bytes]]:
@@ -116,7 +118,7 @@ def label_from_name(path: str) -> str:
     for sep in ".-_":
         if arch != UNKNOWN_ARCH and base.endswith(sep + arch):
             base = base[: -len(arch) - 1]
-    return base
+    return escape(base)  # a label is printed: a newline in a file name must not forge a line
 
 
 def _text_lines(data: bytes, path: str) -> Iterable[str]:
@@ -223,7 +225,7 @@ def _by_label(files: list[tuple[str, SymbolTable]]) -> dict[str, dict[TableKey, 
     clash = {label for (label, _key), n in keys.items() if n > 1}
     parts: dict[str, dict[TableKey, list[SymbolTable]]] = {}
     for label, table in files:
-        label = table.source if label in clash else label
+        label = escape(table.source) if label in clash else label
         parts.setdefault(label, {}).setdefault(table.key, []).append(table)
     return parts
 
@@ -277,6 +279,7 @@ def scan(paths: Iterable[str], *, kernels: bool = True, kmods: bool = True,
             except KabiError as exc:
                 loaded.skipped.append(exc)
         order = sorted(rpm_parts, key=cmp_to_key(_compare_nvr))
+        loaded.rpm_builds.update(rpm_parts)
         file_parts = _by_label(files)
         order += sorted((label for label in file_parts if label not in rpm_parts),
                         key=cmp_to_key(_compare_label))
@@ -323,8 +326,7 @@ def load_kernels(paths: Iterable[str], arch: Optional[str] = None,
     one build, and symvers files of one name but different arches, are united); the
     builds found in a directory come in RPM version order.
     """
-    order: list[Kernel | int] = []  # kernels of directories, indexes into ``named``
-    named: list[tuple[str, SymbolTable, bool]] = []
+    entries: list[tuple[Kernel, bool, str]] = []  # (kernel, labelled by its NVR, path)
     for path in paths:
         if os.path.isdir(path):
             loaded = scan([path], kmods=False, arch=arch)
@@ -334,18 +336,32 @@ def load_kernels(paths: Iterable[str], arch: Optional[str] = None,
                 on_skip(problem)
             if not loaded.kernels:
                 raise KabiError(path, "no kernel packages or symvers files inside")
-            order.extend(loaded.kernels)
+            entries.extend((k, k.nvr in loaded.rpm_builds, path) for k in loaded.kernels)
         else:
-            order.append(len(named))
-            named.append(_kernel_file(path, arch))
-    files = _by_label([(label, table) for label, table, rpm in named if not rpm])
-    file_label = {id(t): label for label, by_key in files.items()
-                  for tables in by_key.values() for t in tables}
-    kernels = [item if isinstance(item, Kernel) else
-               Kernel(file_label.get(id(named[item][1]), named[item][0]),
-                      {named[item][1].key: named[item][1]}, (named[item][1].source,))
-               for item in order]
-    return _unite(kernels)
+            label, table, rpm = _kernel_file(path, arch)
+            entries.append((Kernel(label, {table.key: table}, (path,)), rpm, path))
+    return _unite(_distinct_labels(entries))
+
+
+def _distinct_labels(entries: list[tuple[Kernel, bool, str]]) -> list[Kernel]:
+    """Kernels labelled by file names, made distinct where uniting them would mix two.
+
+    An RPM build's N-V-R is its identity (its RPMs unite, wherever they were found); a
+    label from a file name is not: when two kernels of one such label have an (arch,
+    flavour) in common, each is labelled by its path (and the label, for a directory).
+    """
+    keys: dict[str, list[TableKey]] = {}
+    for kernel, rpm, _path in entries:
+        if not rpm:
+            keys.setdefault(kernel.nvr, []).extend(kernel.tables)
+    clash = {label for label, found in keys.items() if len(found) != len(set(found))}
+    out = []
+    for kernel, rpm, path in entries:
+        if not rpm and kernel.nvr in clash:
+            label = path if not os.path.isdir(path) else os.path.join(path, kernel.nvr)
+            kernel = Kernel(escape(label), kernel.tables, kernel.sources)
+        out.append(kernel)
+    return out
 
 
 def _unite(kernels: list[Kernel]) -> list[Kernel]:

@@ -13,6 +13,7 @@ import sys
 
 from koji_kabi.errors import KabiError
 from koji_kabi.model import KmodRequirements, TableKey, symbol_problem, unique_crcs
+from koji_kabi.terminal import escape
 
 ELF_MAGIC = b"\x7fELF"
 _MACHINES = {3: "i686", 62: "x86_64", 183: "aarch64", 21: "ppc64", 22: "s390x",
@@ -44,8 +45,8 @@ def _sections(data: bytes, source: str) -> tuple[dict[str, bytes], str]:
             shoff = struct.unpack_from(e + "I", data, 32)[0]
             shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", data, 46)
             fmt = e + "IIIIII"
-        if shentsize < struct.calcsize(fmt):
-            raise ValueError("section header entries too small")
+        if shentsize < struct.calcsize(fmt) or shoff + shnum * shentsize > len(data):
+            raise ValueError("section header table past the end or entries too small")
         headers = []
         for i in range(shnum):
             name_off, sh_type, _flags, _addr, offset, size = struct.unpack_from(
@@ -64,7 +65,7 @@ def _sections(data: bytes, source: str) -> tuple[dict[str, bytes], str]:
             if offset + size > len(data):
                 raise KabiError(source, f"truncated ELF file: section {name} past the end")
             sections[name] = data[offset:offset + size]
-    except (struct.error, IndexError, ValueError):  # UnicodeDecodeError is a ValueError
+    except (struct.error, IndexError, ValueError, OverflowError):  # incl. UnicodeDecodeError
         raise KabiError(source, "corrupt ELF file: bad section headers") from None
     return sections, _arch(machine, little)
 
@@ -101,15 +102,15 @@ def read_ko(data: bytes, source: str) -> KmodRequirements:
                             "name not NUL-terminated")
         try:
             name = raw.split(b"\0", 1)[0].decode("utf-8")
+            problem = symbol_problem(name)
         except UnicodeDecodeError:
-            name = "\0"  # symbol_problem refuses it
-        problem = symbol_problem(name)
+            problem = "symbol name is not UTF-8"
         if problem is not None:
             raise KabiError(source, f"__versions entry {off // _ENTRY_SIZE}: {problem}")
         pairs.append((sys.intern(name), crc))
     requires = unique_crcs(pairs, source)
     info = _modinfo(sections.get(".modinfo", b""))
-    module = info.get("name") or source.rsplit("/", 1)[-1].split(".ko", 1)[0]
+    module = escape(info.get("name") or source.rsplit("/", 1)[-1].split(".ko", 1)[0])
     vermagic = info.get("vermagic", "")
     kver = vermagic.split(" ", 1)[0]
     flavour = kver.rsplit("+", 1)[1] if "+" in kver else ""

@@ -81,7 +81,7 @@ def _read_exact(read: Callable[[int], bytes], size: int, source: str, what: str)
 
 
 def _section(read: Callable[[int], bytes], source: str, what: str) -> tuple[bytes, int]:
-    """Read one header structure (intro + index + data); return (blob without magic, size)."""
+    """Read one header structure (intro + index + data); return (its bytes, size)."""
     intro = _read_exact(read, _INTRO.size, source, what)
     magic, count, size = _INTRO.unpack(intro)
     if magic[:3] != HEADER_MAGIC[:3]:
@@ -90,7 +90,7 @@ def _section(read: Callable[[int], bytes], source: str, what: str) -> tuple[byte
     if body_size > MAX_HEADER_BYTES:
         raise KabiError(source, f"corrupt RPM: {what} claims {body_size} bytes")
     body = _read_exact(read, body_size, source, what)
-    return intro[8:] + body, _INTRO.size + body_size
+    return intro + body, _INTRO.size + body_size
 
 
 def read_header_blob(stream: BinaryIO, source: str) -> tuple[bytes, int]:
@@ -106,11 +106,46 @@ def read_header_blob_from(read: Callable[[int], bytes], source: str) -> tuple[by
         raise KabiError(source, "not an RPM file (no RPM lead magic)")
     if len(lead) != LEAD_SIZE:
         raise KabiError(source, "truncated RPM: file ends inside the lead")
-    _, sig_size = _section(read, source, "signature header")
+    signature, sig_size = _section(read, source, "signature header")
     pad = (8 - sig_size % 8) % 8
     _read_exact(read, pad, source, "signature header")
-    blob, hdr_size = _section(read, source, "header")
-    return blob, LEAD_SIZE + sig_size + pad + hdr_size
+    header, hdr_size = _section(read, source, "header")
+    _check_digest(signature[8:], header, source)
+    return header[8:], LEAD_SIZE + sig_size + pad + hdr_size
+
+
+_SIGTAG_SHA1, _SIGTAG_SHA256 = 269, 273
+_STRING = 6
+
+
+def _signature_strings(signature: bytes) -> dict[int, str]:
+    """The STRING entries of a signature header blob (count, size, index, data)."""
+    count, size = struct.unpack_from(">II", signature)
+    store = 8 + 16 * count
+    out = {}
+    for i in range(count):
+        tag, kind, offset, _n = struct.unpack_from(">IIiI", signature, 8 + 16 * i)
+        if kind == _STRING and 0 <= offset < size:
+            end = signature.find(b"\0", store + offset, store + size)
+            if end >= 0:
+                out[tag] = signature[store + offset:end].decode("ascii", "replace")
+    return out
+
+
+def _check_digest(signature: bytes, header: bytes, source: str) -> None:
+    """The header's bytes against the SHA256 (or SHA1) the signature header records.
+
+    The same check as ``rpm -K``, on exactly the bytes already read: a flipped bit in a
+    CRC or a name is a corrupt RPM, not a different kernel.  (Headers without digests,
+    from very old rpmbuilds, are taken as they are.)
+    """
+    digests = _signature_strings(signature)
+    for tag, name, algorithm in ((_SIGTAG_SHA256, "SHA256", hashlib.sha256),
+                                 (_SIGTAG_SHA1, "SHA1", hashlib.sha1)):
+        if tag in digests:
+            if algorithm(header).hexdigest() != digests[tag].lower():
+                raise KabiError(source, f"corrupt RPM: header {name} digest mismatch")
+            return
 
 
 def _deps(hdr, names_tag: int, flags_tag: int, versions_tag: int) -> tuple[RpmDep, ...]:
@@ -136,6 +171,12 @@ def parse_header_blob(blob: bytes, source: str, header_bytes: int = 0) -> RpmHea
     except (rpm.error, TypeError, ValueError) as exc:
         raise KabiError(source, f"corrupt RPM header ({exc})") from None
     t = rpm
+    for tag, what in ((t.RPMTAG_NAME, "name"), (t.RPMTAG_VERSION, "version"),
+                      (t.RPMTAG_RELEASE, "release"), (t.RPMTAG_ARCH, "arch"),
+                      (t.RPMTAG_SOURCERPM, "SOURCERPM")):
+        value = _text(hdr[tag])
+        if not value.isprintable() or " " in value:  # it names builds in every output
+            raise KabiError(source, f"corrupt RPM: {what} {value!r} is not printable")
     return RpmHeader(
         name=_text(hdr[t.RPMTAG_NAME]),
         version=_text(hdr[t.RPMTAG_VERSION]),

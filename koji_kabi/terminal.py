@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 
-# C0 and C1 controls, DEL, and the Unicode line/paragraph separators and bidi overrides
-_OTHERS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+# C0 and C1 controls, DEL, the Unicode line/paragraph separators and bidi overrides, and
+# lone surrogates (the bytes of a non-UTF-8 file name, which print would write back raw)
+_OTHERS = ("\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+           "\ud800-\udfff")
 _UNSAFE = re.compile(f"[\t\n{_OTHERS}]")
 _UNSAFE_IN_REPORT = re.compile(f"[{_OTHERS}]")
 

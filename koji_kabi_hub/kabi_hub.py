@@ -44,7 +44,7 @@ try:
         verdict_rows,
         watch_of,
     )
-    from koji_kabi.errors import KabiError
+    from koji_kabi.errors import KabiError, fault_message
     from koji_kabi.kojiclient import deps_from_header
     from koji_kabi.rpmheader import read_rpm_file
     from koji_kabi.rules import RulesFile, rules_data
@@ -542,6 +542,7 @@ class KabiCompatibleTest(koji.policy.BaseSimpleTest):
             result = _policy_decide(data, self.str.split()[1:])
         except (KabiError, koji.GenericError) as exc:
             logger.warning("kabi_compatible: cannot decide (%s); returning %s", exc, default)
+            _WHY.text = "cannot decide: %s" % fault_message(exc)
             return default
         except Exception:
             logger.exception("kabi_compatible: failed; returning %s", default)
