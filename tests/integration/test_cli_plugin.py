@@ -256,9 +256,9 @@ def test_delta(cli_world: CliWorld) -> None:
         assert f"{arch}: added ({len(s.added[arch])})" in out
     sym = s.changed[X86][0]
     old, new = s.tables["K1"][X86][sym], s.tables["K2"][X86][sym]
-    (row,) = [ln.split() for ln in out.splitlines() if ln.split()[:1] == [sym]
-              and hexcrc(old) in ln]
-    assert row == [sym, hexcrc(old), hexcrc(new), "-"]
+    # the symbol may have changed on the other arch too (with other CRCs or the same)
+    rows = [ln.split() for ln in out.splitlines() if ln.split()[:1] == [sym]]
+    assert [sym, hexcrc(old), hexcrc(new), "-"] in rows, rows
     res = ok(w.koji("kabi-delta", n["K1"], n["K2"], "--summary"), 1)
     assert "CRC changed" not in res.stdout and "breaking: yes" in res.stdout
     assert len(res.stdout.splitlines()) < 8
