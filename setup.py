@@ -6,13 +6,16 @@ default when the prefix is /usr: ``<prefix>/lib/koji-hub-plugins/kabi_hub.py``,
 ``koji_cli_plugins/kabi.py`` in site-packages (which the koji CLI always loads).
 """
 
+import re
 from pathlib import Path
 
 from setuptools import setup
 
 setup(
     name="koji-kabi",
-    version="0.1.0",
+    # one version: koji_kabi.__version__ (koji-kabi.spec's Version is tested against it)
+    version=re.search(r'^__version__ = "([^"]+)"', Path("koji_kabi/__init__.py").read_text(
+        encoding="utf-8"), re.M).group(1),
     description="Watch kernel builds in Koji, compute kABI deltas, rebuild and gate kmods",
     long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
@@ -20,6 +23,7 @@ setup(
     python_requires=">=3.9",
     packages=["koji_kabi", "koji_kabi_hub", "koji_kabi_builder", "koji_cli_plugins"],
     package_dir={"koji_cli_plugins": "cli_plugin"},
+    package_data={"koji_kabi": ["message.schema.json"]},
     install_requires=["koji", "rpm", "pyyaml", "requests"],
     data_files=[
         ("lib/koji-hub-plugins", ["koji_kabi_hub/kabi_hub.py"]),

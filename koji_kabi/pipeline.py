@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -359,6 +360,9 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
             "kmod_builds": len(kmods), "kmod_builds_checked": len(by_build),
             "compatible": compatible, "incompatible": len(broken),
             "rebuilds_submitted": sum(1 for r in rebuilds if r["status"] == "submitted"),
+            "rebuilds": dict(Counter(r["status"] for r in rebuilds)),
+            "broken": [{"nvr": b.nvr, "package": b.package, "symbols": len(b.broken_symbols)}
+                       for b in broken],
             "rebuild_task_ids": [r["task_id"] for r in rebuilds if r["task_id"]],
             "delta": {d["key"]: {"added": len(d.get("added", ())),
                                  "removed": len(d.get("removed", ())),

@@ -10,8 +10,10 @@ its default.
 """
 
 import collections
+import json
 import logging
 import os
+import sys
 import threading
 
 import koji
@@ -30,6 +32,7 @@ RULES_FILE = None
 DISABLED = None
 
 try:
+    from koji_kabi import messages
     from koji_kabi.checks import (
         check_kernel_build,
         check_kmod_build,
@@ -216,6 +219,67 @@ def kabi_build_promoted(cbtype, *args, **kws):
         _schedule(build, "kernel draft promoted:")
     except Exception:
         logger.exception("kabi: cannot schedule kabiCheck for build %s", build.get("id"))
+
+
+# --------------------------------------------------------------------------- messages
+#
+# Published through Koji's protonmsg hub plugin when this hub loads it: queued with its
+# own messages in the request's transaction and sent after commit (dropped on rollback).
+
+def _protonmsg():
+    return sys.modules.get("_koji_plugin__protonmsg")  # koji.plugin's module name
+
+
+def _queue(message):
+    """Send ``message`` after this request commits, if protonmsg is loaded."""
+    proton = _protonmsg()
+    if proton is not None:
+        proton.queue_msg(message.topic, dict(message.props), dict(message.body))
+
+
+def _queue_outside(message):
+    """A denial rolls its request back, and its messages with it: store this one in
+    protonmsg's database queue on a connection of its own (committed now), from where
+    protonmsg sends it with the next messages it sends."""
+    proton = _protonmsg()
+    if proton is None:
+        return
+    conf = proton.CONFIG or koji.read_config_files([(proton.CONFIG_FILE, True)])
+    if not conf.getboolean("queue", "enabled", fallback=False):
+        logger.warning("kabi: %s not published: protonmsg's [queue] enabled is off",
+                       message.topic)
+        return
+    import psycopg2  # the hub's own database driver
+
+    opts = kojihub.db.getDBopts() or {}
+    cnx = psycopg2.connect(dsn=opts["dsn"]) if "dsn" in opts else psycopg2.connect(**opts)
+    try:
+        with cnx, cnx.cursor() as cursor:
+            cursor.execute("INSERT INTO proton_queue (address, props, body) "
+                           "VALUES (%s, %s, %s)", (message.topic, json.dumps(dict(
+                               message.props)), json.dumps(dict(message.body))))
+    finally:
+        cnx.close()
+
+
+@callback("postTaskStateChange")
+@ignore_error
+def kabi_check_finished(cbtype, *args, **kws):
+    """A kabiCheck task closed or failed: say what it found."""
+    info = kws.get("info") or {}
+    if (DISABLED or kws.get("attribute") != "state" or info.get("method") != "kabiCheck"
+            or kws.get("new") not in ("CLOSED", "FAILED") or _protonmsg() is None):
+        return
+    if kws["new"] == "CLOSED":
+        summary, error = info.get("result") or {}, None
+        kernel = summary.get("kernel")
+    else:
+        fault = kojihub.Task(info["id"]).getResult(raise_fault=False)
+        text = fault.get("faultString", "") if isinstance(fault, dict) else str(fault)
+        summary, error, kernel = None, fault_message(koji.GenericError(text)) or "failed", None
+    if not kernel:
+        kernel = kojihub.get_build((info.get("request") or [None])[0], strict=True)["nvr"]
+    _queue(messages.check_finished(info["id"], kernel, summary, error))
 
 
 # --------------------------------------------------------------------------- calls
@@ -456,6 +520,10 @@ def submitRebuilds(task_id, rebuilds, max_in_flight=None):
             insert.execute()
             in_flight += 1
             answer.update(status="submitted", task_id=child)
+            source, target = r["arglist"][0], r["arglist"][1]
+            _queue(messages.rebuild_submitted(task_id, child, r["package"], r["nvr"],
+                                              r["kernel"], r["fingerprint"], str(source),
+                                              str(target)))
         out.append(answer)
     return {"rebuilds": out, "in_flight": in_flight}
 
@@ -508,11 +576,38 @@ def _policy_decide(data, args):
                 "%s %d missing, %d CRC mismatches" % (r["key"], len(r["missing"]),
                                                       len(r["mismatched"])) for r in broken),
             build["nvr"], tag_name)
+        if data.get("operation") in ("tag", "move"):
+            _deny_once(messages.tag_denied(tag_name, build["nvr"], kbuild["nvr"],
+                                           data["operation"], _WHY.text, _user(data)))
         return False
     return None if bad else True
 
 
 _WHY = threading.local()  # the last denial's reason, per request thread
+
+
+def _user(data):
+    """Who is tagging (the task owner for a tagBuild task), or None."""
+    try:
+        user = kojihub.policy_get_user(data)
+    except Exception:  # no session (a policy run outside a request)
+        return None
+    return user["name"] if user else None
+
+
+def _deny_once(message):
+    """Publish a denial once per request (the policy may run the test more than once)."""
+    said = getattr(context, "kabi_denials", None)
+    if said is None:
+        said = context.kabi_denials = set()
+    key = (message.body["tag"], message.body["build"])
+    if key in said:
+        return
+    said.add(key)
+    try:
+        _queue_outside(message)
+    except Exception:
+        logger.exception("kabi: cannot queue %s", message.topic)
 
 
 class KabiCompatibleTest(koji.policy.BaseSimpleTest):

@@ -25,8 +25,10 @@ debian_pkgs=(rpm python3-rpm python3-venv python3-dev gcc libkrb5-dev xz-utils)
 # builds a real module out of tree with kbuild
 kheaders=linux-headers-$(dpkg --print-architecture 2>/dev/null || echo amd64)
 grep -qs '^ID=ubuntu' /etc/os-release && kheaders=linux-headers-generic
+# rabbitmq-server (its AMQP 1.0 plugin) + python3-qpid-proton: the real broker that Koji's
+# protonmsg plugin publishes koji-kabi's messages to, in the real-Koji tier
 debian_test_pkgs=(createrepo-c dnf dnf-plugins-core rpm2cpio kmod python3-yaml python3-requests
-                  "$kheaders" make)
+                  "$kheaders" make rabbitmq-server python3-qpid-proton)
 fedora_pkgs=(rpm-build python3-rpm python3-devel gcc krb5-devel xz)
 fedora_test_pkgs=(createrepo_c dnf-plugins-core kmod kernel-devel make)
 
@@ -40,8 +42,19 @@ if command -v apt-get >/dev/null; then
     if [ ${#missing[@]} -gt 0 ]; then
         echo "bootstrap: apt-get install ${missing[*]}"
         $SUDO apt-get update -qq
+        # the tests start their own private services: keep apt from starting the system's
+        # (rabbitmq-server), as Debian's policy-rc.d convention allows, if nothing else does
+        own_policy=0
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+            $SUDO chmod 755 /usr/sbin/policy-rc.d
+            own_policy=1
+        fi
+        rc=0
         $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" >/dev/null
+            "${missing[@]}" >/dev/null || rc=$?
+        [ $own_policy = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
+        [ $rc = 0 ] || { echo "bootstrap: apt-get install failed" >&2; exit 2; }
     fi
 elif command -v dnf >/dev/null; then
     pkgs=("${fedora_pkgs[@]}")

@@ -9,11 +9,12 @@ second call contend for the same rows.
 """
 
 import os
+import sys
 import time
 
 import koji
 from koji.context import context
-from koji.plugin import callback
+from koji.plugin import callback, export_in
 
 
 def _hold(when):
@@ -39,3 +40,10 @@ def kabi_it_hold_before_commit(cbtype, *args, **kws):
 @callback("postCommit")
 def kabi_it_hold_after_commit(cbtype, *args, **kws):
     _hold("postCommit")
+
+
+@export_in("kabi_it")
+def loadedFrom():
+    """Where this hub process loaded koji-kabi (and protonmsg) from."""
+    names = ("_koji_plugin__kabi_hub", "_koji_plugin__protonmsg", "koji_kabi")
+    return {n: getattr(sys.modules.get(n), "__file__", None) for n in names}

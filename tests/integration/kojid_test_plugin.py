@@ -13,6 +13,7 @@ Request: ``[source, target, opts]`` like ``build``; ``opts``: ``srpm`` and ``rpm
 """
 
 import os
+import sys
 
 import koji
 from koji.tasks import BaseTaskHandler
@@ -33,3 +34,14 @@ class KabiItBuildTask(BaseTaskHandler):
         build_id = self.session.host.initBuild(data)
         self.session.host.completeBuild(self.id, build_id, opts["srpm"], opts["rpms"], {})
         return build_id
+
+
+class KabiItWhereTask(BaseTaskHandler):
+    """Where kojid loaded koji-kabi from (the task's result)."""
+
+    Methods = ["kabiItWhere"]
+    _taskWeight = 0.1
+
+    def handler(self):
+        names = ("_koji_plugin__kabi_builder", "koji_kabi")
+        return {n: getattr(sys.modules.get(n), "__file__", None) for n in names}

@@ -1,10 +1,10 @@
 """The local real Koji of the integration tier, with koji-kabi installed as an admin would.
 
 ``../shared/realkoji`` brings up Koji's own hub (Apache + mod_wsgi + PostgreSQL), ``kojid``
-and CLI from ``../shared/koji``.  This module installs the project into a staging root
-(``pip install --no-deps --root STAGE --prefix /usr .``: the files land where the README
-says, under ``STAGE/usr``), writes the plugin configuration and the test hub's policy,
-and (re)starts the hub in one of three *phases*:
+and CLI from ``../shared/koji``.  This module builds the project's RPMs
+(``scripts/build-rpms.sh``) and installs them (``rpm -U``), so the hub, kojid and the CLI
+load the plugins from Koji's default plugin paths; it writes the plugin configuration and
+the test hub's policy, and (re)starts the hub in one of three *phases*:
 
 ``plain``     the hub without the koji-kabi hub plugin (the CLI must still work);
 ``disabled``  the hub plugin with a broken configuration (it must disable itself, the hub
@@ -12,7 +12,7 @@ and (re)starts the hub in one of three *phases*:
 ``full``      the hub plugin configured for the tier's rules.
 
 The hub runs as ``www-data``: the clone and ``../shared`` may not be readable by it, so
-everything the hub loads is copied under ``STAGE`` (default ``/srv/koji-kabi-it``).
+the test plugins and configs it loads are copied under ``STAGE`` (``/srv/koji-kabi-it``).
 ``build`` tasks (the rebuilds) cannot run here (Debian has no mock): the channel policy
 routes them to channels without hosts, where they stay FREE, and the ``build_rpm`` policy
 denies any that a test assigns to the builder, which makes it fail as a real one would.
@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from tests.integration.broker import PROTONMSG_CONF, Broker
+from tests.integration.broker import unavailable as no_broker
+
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = Path(os.environ.get("REALKOJI_DIR") or REPO.parent / "shared" / "realkoji")
 ROOT = Path(os.environ.get("REALKOJI_ROOT", "/srv/realkoji"))
@@ -39,6 +42,7 @@ PY = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 #: channels of the rebuild subtasks: as requested by koji-kabi ("default"), or not
 HOLD_CHANNEL, STRAY_CHANNEL = "kabi-it-rebuilds", "kabi-it-strays"
 PHASES = ("plain", "disabled", "full")
+SCHEMA_SQL = Path("/usr/share/koji-kabi/kabi-schema.sql")
 DENY = "deny kmod does not match the kABI of the kernel in this tag"
 
 
@@ -85,7 +89,6 @@ class RealKoji:
     def __init__(self, stamp: str) -> None:
         self.stamp = stamp
         self.phase: Optional[str] = None
-        self.site = STAGE / "usr" / "lib" / PY / "site-packages"
         self.etc = STAGE / "etc"
         self.pki = STAGE / "pki"
         self.rules_path = self.etc / "rules.yaml"
@@ -103,20 +106,32 @@ class RealKoji:
         self.ca = ROOT / "pki" / "ca.crt"
         self.started: list[float] = []
         self.up_mark = 0
+        self.broker = Broker(STAGE / "broker")
+        #: why there are no messages in phase full (None: protonmsg + a real broker)
+        self.no_messages = no_broker()
 
     # ------------------------------------------------------------------ install
     def install(self) -> None:
-        """Install this checkout into ``STAGE/usr`` and copy the test kojid plugin there."""
+        """Build this checkout's RPMs and install them as an admin would (``rpm -U``): the
+        plugins land at Koji's default plugin paths, the library in the system Python's
+        site-packages; the test plugins go to ``STAGE/it-plugins``."""
         if STAGE.exists():
-            for sub in ("usr", "it-plugins"):
+            for sub in ("rpms", "it-plugins"):
                 shutil.rmtree(STAGE / sub, ignore_errors=True)
         for d in (self.etc, self.pki, self.cache):
             d.mkdir(parents=True, exist_ok=True)
-        _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-              "--no-warn-script-location", "--disable-pip-version-check", "--root",
-              str(STAGE), "--prefix", "/usr", str(REPO)], what="pip install --root")
-        for name in ("kabi_hub.py",):
-            assert (STAGE / "usr/lib/koji-hub-plugins" / name).is_file(), name
+        _run([str(REPO / "scripts" / "build-rpms.sh"), str(self.rpms)], what="build-rpms.sh")
+        self.rpm_files = sorted(self.rpms.glob("*.noarch.rpm"))
+        # Debian: rpm's database knows none of the Requires (dpkg has them), and rpm wants
+        # to be told that it is used on purpose
+        debian = ["--force-debian"] if Path("/etc/debian_version").exists() else []
+        _run(["rpm", "--initdb"], what="rpm --initdb")  # a fresh machine may have none yet
+        _run(["rpm", "-U", "--nodeps", "--replacepkgs", "--replacefiles", *debian,
+              *map(str, self.rpm_files)], what="rpm -U")
+        for path in (self.hub_plugin_dir / "kabi_hub.py",
+                     self.builder_plugin_dir / "kabi_builder.py",
+                     self.cli_plugin_dir / "kabi.py", SCHEMA_SQL):
+            assert path.is_file(), path
         plugins = STAGE / "it-plugins"
         for kind, source in (("hub", "hub_test_plugin.py"), ("builder", "kojid_test_plugin.py")):
             (plugins / kind).mkdir(parents=True)
@@ -124,16 +139,14 @@ class RealKoji:
         _run(["chmod", "-R", "a+rX", str(STAGE)])
 
     @property
-    def hub_plugin_dir(self) -> Path:
-        return STAGE / "usr" / "lib" / "koji-hub-plugins"
+    def rpms(self) -> Path:
+        return STAGE / "rpms"
 
-    @property
-    def builder_plugin_dir(self) -> Path:
-        return STAGE / "usr" / "lib" / "koji-builder-plugins"
-
-    @property
-    def cli_plugin_dir(self) -> Path:
-        return self.site / "koji_cli_plugins"
+    #: Koji's defaults (hub.conf PluginPath, kojid.conf pluginpath), where the RPMs put them
+    hub_plugin_dir = Path("/usr/lib/koji-hub-plugins")
+    builder_plugin_dir = Path("/usr/lib/koji-builder-plugins")
+    #: where the koji CLI always looks (cli/koji load_plugins: sys.prefix of Debian's python3)
+    cli_plugin_dir = Path("/usr/lib") / PY / "site-packages" / "koji_cli_plugins"
 
     # ------------------------------------------------------------------ configs
     def write_configs(self, rules_text: str, gated_tag_glob: str) -> None:
@@ -182,16 +195,19 @@ class RealKoji:
     # ------------------------------------------------------------------ lifecycle
     def env(self, phase: str) -> dict[str, str]:
         hub_plugins = {"plain": "", "disabled": "kabi_hub", "full": "kabi_hub kabi_it"}[phase]
+        if phase == "full" and self.no_messages is None:
+            hub_plugins += " protonmsg"  # Koji's own, from the source the hub runs
         hub_conf = self.broken_hub_conf if phase == "disabled" else self.hub_conf
         env = dict(
             os.environ,
-            REALKOJI_PYTHONPATH=str(self.site),
+            REALKOJI_PYTHONPATH="",  # koji_kabi is in the system Python's site-packages
             REALKOJI_HUB_PLUGINS=hub_plugins,
-            REALKOJI_HUB_PLUGIN_PATH=f"{self.hub_plugin_dir}:{STAGE / 'it-plugins' / 'hub'}",
+            REALKOJI_HUB_PLUGIN_PATH=f"{self.hub_plugin_dir}:{STAGE / 'it-plugins' / 'hub'}:"
+                                     f"{ROOT / 'src' / 'plugins' / 'hub'}",
             REALKOJI_BUILDER_PLUGINS="kabi_builder kabi_it",
             REALKOJI_BUILDER_PLUGIN_PATH=f"{self.builder_plugin_dir}:"
                                          f"{STAGE / 'it-plugins' / 'builder'}",
-            REALKOJI_CLI_PLUGIN_PATH=str(self.cli_plugin_dir),
+            REALKOJI_CLI_PLUGIN_PATH="",  # the koji CLI finds the installed one itself
             KOJI_KABI_HUB_CONFIG=str(hub_conf),
             KOJI_KABI_BUILDER_CONFIG=str(self.builder_conf),
         )
@@ -209,6 +225,11 @@ class RealKoji:
         self.policy_file.parent.mkdir(parents=True, exist_ok=True)
         self.policy_file.write_text(self._policy(phase))
         self.policy_file.chmod(0o644)
+        if phase == "full" and self.no_messages is None:
+            self.broker.start()
+            PROTONMSG_CONF.parent.mkdir(parents=True, exist_ok=True)
+            PROTONMSG_CONF.write_text(self.broker.protonmsg_conf())
+            PROTONMSG_CONF.chmod(0o644)
         _run([str(HARNESS / "up.sh"), "--restart"], env=self.env(phase), what="realkoji up.sh")
         if phase == "full" and not self.has_schema():
             self.apply_schema()
@@ -230,7 +251,7 @@ class RealKoji:
 
     def apply_schema(self) -> None:
         """What the README tells an admin: the installed SQL, applied once."""
-        self.psql("-f", str(STAGE / "usr" / "share" / "koji-kabi" / "kabi-schema.sql"))
+        self.psql("-f", str(SCHEMA_SQL))
 
     def drop_schema(self) -> None:
         self.psql("-c", "DROP TABLE IF EXISTS kabi_rebuild",
@@ -302,6 +323,7 @@ class RealKoji:
     def down(self) -> None:
         with_policy = self.policy_file.exists()
         _run([str(HARNESS / "down.sh")], what="realkoji down.sh", timeout=120)
+        self.broker.stop()
         if with_policy:
             self.policy_file.unlink()
 
