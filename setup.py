@@ -7,6 +7,7 @@ default when the prefix is /usr: ``<prefix>/lib/koji-hub-plugins/kabi_hub.py``,
 """
 
 import re
+import sys
 from pathlib import Path
 
 from setuptools import setup
@@ -21,13 +22,16 @@ setup(
     long_description_content_type="text/markdown",
     license="GPL-2.0-or-later",
     python_requires=">=3.9",
-    packages=["koji_kabi", "koji_kabi_hub", "koji_kabi_builder", "koji_cli_plugins"],
-    package_dir={"koji_cli_plugins": "cli_plugin"},
+    packages=["koji_kabi", "koji_kabi_hub", "koji_kabi_builder"],
     package_data={"koji_kabi": ["message.schema.json"]},
     install_requires=["koji", "rpm", "pyyaml", "requests"],
     data_files=[
         ("lib/koji-hub-plugins", ["koji_kabi_hub/kabi_hub.py"]),
         ("lib/koji-builder-plugins", ["koji_kabi_builder/kabi_builder.py"]),
+        # where the koji CLI looks, <sys.prefix>/lib/pythonX.Y/site-packages/koji_cli_plugins
+        # (kabi.py only: koji's own package owns that directory and its __init__.py)
+        ("lib/python%d.%d/site-packages/koji_cli_plugins" % sys.version_info[:2],
+         ["cli_plugin/kabi.py"]),
         ("share/koji-kabi", ["koji_kabi_hub/kabi-schema.sql"]),
         ("share/koji-kabi/conf", ["conf/kabi-hub.conf", "conf/kabi-builder.conf",
                                   "conf/rules.yaml", "conf/hub.conf.example",
