@@ -15,6 +15,7 @@ from typing import Callable, NoReturn, Optional
 from koji_kabi import __version__
 from koji_kabi.delta import delta_kernels
 from koji_kabi.errors import KabiError
+from koji_kabi.htmlreport import affected_html, check_html, series_html
 from koji_kabi.impact import ConsumerIndex
 from koji_kabi.inputs import load_kernel, load_kernels, load_kmods, load_stablelists
 from koji_kabi.model import ARCH_ALIASES, KNOWN_ARCHES, Kernel, KmodRequirements, normalize_arch
@@ -78,6 +79,18 @@ def _emit(args: argparse.Namespace, result: object, text: str) -> None:
     print(dumps(result) if args.json else text)
 
 
+def _write_html(args: argparse.Namespace, make: Callable[[], str]) -> None:
+    """``--html FILE``: the report as one self-contained HTML file, besides the output."""
+    if not getattr(args, "html", None):
+        return
+    text = make()
+    try:
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise KabiError(args.html, f"cannot write the HTML report: {exc.strerror}") from None
+
+
 def cmd_delta(args: argparse.Namespace) -> int:
     old, new = _old_new(args)
     kd = delta_kernels(old, new, load_stablelists(args.stablelist, _warn))
@@ -95,6 +108,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     verdicts = [verdict(m, kernel, lists.get(m.key.arch), providers.get(m.key.arch))
                 for m in kmods]
     _emit(args, verdicts, verdicts_text(verdicts))
+    _write_html(args, lambda: check_html(verdicts))
     return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
 
 
@@ -111,6 +125,7 @@ def cmd_affected(args: argparse.Namespace) -> int:
                 for imp in impacts for a in imp.affected}
     result = {"delta": kd, "impact": impacts, "verdicts": list(verdicts.values())}
     _emit(args, result, affected_text(kd, impacts, verdicts, len(kmods)))
+    _write_html(args, lambda: affected_html(kd, impacts, verdicts, len(kmods)))
     return EXIT_OK if all(v.compatible for v in verdicts.values()) else EXIT_INCOMPATIBLE
 
 
@@ -132,6 +147,7 @@ def cmd_series(args: argparse.Namespace) -> int:
         print(dumps([{k: v for k, v in item.items()} for item in result]))
     else:
         print(text)
+    _write_html(args, lambda: series_html(reports, args.symbol))
     broken = any(not h.verdicts[-1].compatible for r in reports for h in r.kmods)
     return EXIT_INCOMPATIBLE if broken else EXIT_OK
 
@@ -172,8 +188,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    def common(p: argparse.ArgumentParser, stablelist: bool = True) -> None:
+    def common(p: argparse.ArgumentParser, stablelist: bool = True, html: bool = True) -> None:
         p.add_argument("--json", action="store_true", help="print JSON for machines")
+        if html:
+            p.add_argument("--html", metavar="FILE",
+                           help="also write the report, with charts, as one HTML file")
         p.add_argument("--arch", type=_arch,
                        help="only this arch (also names the arch of symvers files "
                             "whose name does not say it)")
@@ -186,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("old", help="old kernel: RPM(s) dir, kernel-core RPM, symvers or dump")
     p.add_argument("new", help="new kernel")
     p.add_argument("--summary", action="store_true", help="counts only, no symbol lists")
-    common(p)
+    common(p, html=False)
     p.set_defaults(func=cmd_delta)
 
     p = sub.add_parser("check", help="verdict of kmods against a kernel")

@@ -15,6 +15,7 @@ from koji.tasks import BaseTaskHandler
 
 from koji_kabi.cache import DirCache
 from koji_kabi.errors import KabiError, fault_message
+from koji_kabi.htmlreport import kabicheck_html
 from koji_kabi.kojiclient import SessionView
 from koji_kabi.pipeline import CheckOptions, Context, check_arch_job, run_check
 from koji_kabi.render import report_text
@@ -84,7 +85,8 @@ class KabiCheckTask(BaseTaskHandler):
         except KabiError as exc:
             raise koji.GenericError(str(exc)) from None
         for name, text in (("kabi-report.json", json.dumps(report, sort_keys=True)),
-                           ("kabi-report.txt", report_text(report) + "\n")):
+                           ("kabi-report.txt", report_text(report) + "\n"),
+                           ("kabi-report.html", kabicheck_html(report))):
             path = os.path.join(self.workdir, name)
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)

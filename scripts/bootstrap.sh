@@ -26,11 +26,12 @@ debian_pkgs=(rpm python3-rpm python3-venv python3-dev gcc libkrb5-dev xz-utils)
 kheaders=linux-headers-$(dpkg --print-architecture 2>/dev/null || echo amd64)
 grep -qs '^ID=ubuntu' /etc/os-release && kheaders=linux-headers-generic
 # rabbitmq-server (its AMQP 1.0 plugin) + python3-qpid-proton: the real broker that Koji's
-# protonmsg plugin publishes koji-kabi's messages to, in the real-Koji tier
+# protonmsg plugin publishes koji-kabi's messages to, in the real-Koji tier;
+# chromium + a font: the HTML report rendered by a real browser (tests/test_html_browser.py)
 debian_test_pkgs=(createrepo-c dnf dnf-plugins-core rpm2cpio kmod python3-yaml python3-requests
-                  "$kheaders" make rabbitmq-server python3-qpid-proton)
+                  "$kheaders" make rabbitmq-server python3-qpid-proton chromium fonts-dejavu-core)
 fedora_pkgs=(rpm-build python3-rpm python3-devel gcc krb5-devel xz)
-fedora_test_pkgs=(createrepo_c dnf-plugins-core kmod kernel-devel make)
+fedora_test_pkgs=(createrepo_c dnf-plugins-core kmod kernel-devel make chromium)
 
 missing=()
 if command -v apt-get >/dev/null; then

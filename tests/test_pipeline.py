@@ -488,3 +488,22 @@ def test_watch_of_a_kernel_is_the_one_whose_tag_holds_it(world: World) -> None:
     assert watch_of(world.koji, two, k1, "el9s-kernel").kernel_tag == "el9s-kernel"
     assert watch_of(world.koji, two, k1, "el9-other") is None
     assert watch_of(world.koji, rules(kernel_packages=["kernel-rt"], watch=[]), k1) is None
+
+
+def test_the_html_report_shows_every_kmod_and_each_broken_symbol(world: World) -> None:
+    from koji_kabi.htmlreport import kabicheck_html
+
+    k2 = world.add_kernel(world.rpms.k2)
+    report = world.check(k2["id"])
+    page = kabicheck_html(report)
+    verdicts = [v for a in report["arches"] for v in a["verdicts"]]
+    assert page.count('<tr class="kmod">') == len(verdicts) >= 6
+    assert page.count('<tr class="rebuild">') == len(report["rebuilds"]) + len(
+        report["skipped"])
+    assert 'data-chart="delta"' in page and 'data-chart="verdicts"' in page
+    for v in verdicts:
+        for m in v["mismatched"]:
+            assert (f'<tr class="problem"><td>{m["symbol"]}</td><td>{m["required"]}</td>'
+                    f'<td>{m["provided"]}</td>') in page
+        for symbol in v["missing"]:
+            assert f'<tr class="problem"><td>{symbol}</td><td>-</td><td>missing</td>' in page

@@ -56,7 +56,7 @@ def test_a_new_kernel_rebuilds_exactly_the_broken_kmods(main_world: MainWorld) -
 def test_the_report_says_why_and_what(main_world: MainWorld) -> None:
     w = main_world
     task = w.landing("K2")
-    assert {"kabi-report.json", "kabi-report.txt"} <= set(
+    assert {"kabi-report.json", "kabi-report.txt", "kabi-report.html"} <= set(
         w.kit.admin.listTaskOutput(task["id"]))
     report = w.kit.report(task["id"])
     s = w.series
@@ -83,6 +83,15 @@ def test_the_report_says_why_and_what(main_world: MainWorld) -> None:
     assert f"kABI check of {s.kernel_nvr['K2']}" in text and s.kernel_nvr["K1"] in text
     assert f"{s.kmod_nvr['kmod-crc']}.{X86}" in text
     assert f"{s.kmod_nvr['kmod-ok']}.{X86}" not in text  # only the broken are listed
+    # the same report as one HTML page, one click away in kojiweb's task page
+    page = w.kit.admin.downloadTaskOutput(task["id"], "kabi-report.html").decode()
+    rows = sum(len(a["verdicts"]) for a in report["arches"])
+    assert page.count('<tr class="kmod">') == rows and rows >= 6
+    assert page.count('class="chart" data-chart="delta"') == 1
+    m = next(m for m in crc["mismatched"] if m["symbol"] == first)
+    # each broken kmod's symbols: required vs provided CRC and the stablelist flag
+    assert (f'<tr class="problem"><td>{first}</td><td>{m["required"]}</td>'
+            f'<td>{m["provided"]}</td><td>yes</td></tr>') in page
 
 
 def test_a_rerun_submits_nothing_new(main_world: MainWorld) -> None:
