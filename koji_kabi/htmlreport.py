@@ -151,7 +151,8 @@ def timeline(name: str, title: str, history: Sequence[tuple[str, Optional[int]]]
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], row_class: str = "",
            numeric: Sequence[int] = ()) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>"]
+    out = ["<table>" + ("<tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr>"
+                        if any(headers) else "")]
     cls = f' class="{row_class}"' if row_class else ""
     for row in rows:
         out.append(f"<tr{cls}>" + "".join(
