@@ -305,6 +305,7 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     if build["package_name"] not in ctx.rules.kernel_packages:
         raise KabiError(build["nvr"], f"{build['package_name']} is not a watched kernel "
                         "package (rules: kernel_packages)")
+    log.info("kabiCheck of %s: waiting for its RPM set to settle", build["nvr"])
     rpms = settle(ctx, build, opts)
     arches = sorted({r["arch"] for r in rpms if r["arch"] not in ("src", "noarch")
                      and is_kernel_symbol_rpm(r["name"])})
@@ -315,6 +316,9 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     watch = choose_watch(ctx, build, opts)
     previous = previous_build(ctx, build, watch, opts)
     kmods = kmod_builds_in(ctx.view, watch.kmod_tags)
+    log.info("%d RPMs, arches %s; previous kernel %s; %d kmod builds in %s", len(rpms),
+             ", ".join(arches), previous["nvr"] if previous else "none", len(kmods),
+             ", ".join(watch.kmod_tags))
     if ctx.fanout is not None and len(arches) > 1 and len(kmods) >= opts.fanout_min_kmods:
         jobs = [{"arch": a, "build_id": build["id"],
                  "previous_id": previous["id"] if previous else None,
@@ -343,6 +347,7 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
         broken.append(KmodBuild(build_id, rows[0]["nvr"], rows[0]["package"],
                                 sources.get(build_id), combine(r["fingerprint"] for r in rows),
                                 tuple(symbols), rows[0]["tag"]))
+    log.info("verdicts: %d kmod builds checked, %d incompatible", len(by_build), len(broken))
     requests, skipped = plan(broken, build["nvr"], ctx.rules, watch)
     dry_run = ctx.rules.dry_run if opts.dry_run is None else opts.dry_run
     error = None
@@ -351,6 +356,9 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     except SubmitFailed as exc:
         rebuilds, error = exc.rebuilds, f"submitting rebuilds failed: {exc}"
     compatible = sum(1 for rows in by_build.values() if all(r["compatible"] for r in rows))
+    log.info("rebuilds: %s; %d skipped", ", ".join(
+        f"{n} {status}" for status, n in sorted(Counter(r["status"] for r in rebuilds).items()))
+        or "none", len(skipped))
     return {
         "kernel": build["nvr"], "kernel_build_id": build["id"],
         "previous": previous["nvr"] if previous else None,

@@ -8,9 +8,11 @@ Koji view and its task host), upload the report, return a short summary for
 """
 
 import json
+import logging
 import os
 
 import koji
+from koji.daemon import incremental_upload
 from koji.tasks import BaseTaskHandler
 
 from koji_kabi.cache import DirCache
@@ -21,8 +23,49 @@ from koji_kabi.pipeline import CheckOptions, Context, check_arch_job, run_check
 from koji_kabi.render import report_text
 from koji_kabi.rules import load_rules, parse_rules
 from koji_kabi.settings import BuilderSettings, load_settings
+from koji_kabi.terminal import escape
 
 CONFIG_FILE = os.environ.get("KOJI_KABI_BUILDER_CONFIG", "/etc/kojid/plugins/kabi.conf")
+logger = logging.getLogger("koji.plugin.kabi")
+
+
+class _TaskLog(logging.Handler):
+    """The core's log lines, to kojid.log (through ``koji.plugin.kabi``) and to the task's
+    ``kabi.log``, uploaded line by line as the check goes (as runroot uploads its logs), so
+    ``koji watch-logs <task>`` shows the phases.  A log problem never fails the check."""
+
+    def __init__(self, task):
+        super().__init__(logging.INFO)
+        self.task = task
+        path = os.path.join(task.workdir, "kabi.log")
+        os.makedirs(task.workdir, exist_ok=True)
+        self.out = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.unsent = open(path, "rb")  # noqa: SIM115
+        self.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+
+    def emit(self, record):
+        try:
+            logger.handle(record)
+            self.out.write(escape(self.format(record)) + "\n")
+            self.out.flush()
+            incremental_upload(self.task.session, "kabi.log", self.unsent,
+                               self.task.getUploadDir(), logger=logger)
+        except Exception:  # the log is a view of the check, not the check
+            logger.warning("kabi: task log not updated", exc_info=True)
+
+    def close(self):
+        self.out.close()
+        self.unsent.close()
+        super().close()
+
+
+def _logging_to(task):
+    core = logging.getLogger("koji_kabi")
+    core.setLevel(logging.INFO)
+    core.propagate = False  # kojid.log gets each line once, through koji.plugin.kabi
+    handler = _TaskLog(task)
+    core.addHandler(handler)
+    return handler
 
 
 def _config(session):
@@ -75,6 +118,7 @@ class KabiCheckTask(BaseTaskHandler):
                     "settle_timeout": settings.settle_timeout, "tag_wait": settings.tag_wait,
                     "poll": settings.poll, "fanout_min_kmods": settings.fanout_min_kmods,
                     "batch": settings.batch}
+        tasklog = _logging_to(self)
         try:
             options = CheckOptions.from_dict(dict(defaults, **(opts or {})))
             # one view for the task: it reads Koji and acts as the task's host
@@ -83,7 +127,11 @@ class KabiCheckTask(BaseTaskHandler):
             ctx = Context(view, view, rules, self.id, fanout=self._fanout, fetch=self._fetch)
             report = run_check(ctx, build_id, options)
         except KabiError as exc:
+            logger.error("kabi: %s", exc)
             raise koji.GenericError(str(exc)) from None
+        finally:
+            logging.getLogger("koji_kabi").removeHandler(tasklog)
+            tasklog.close()
         for name, text in (("kabi-report.json", json.dumps(report, sort_keys=True)),
                            ("kabi-report.txt", report_text(report) + "\n"),
                            ("kabi-report.html", kabicheck_html(report))):

@@ -107,3 +107,23 @@ def test_a_broken_builder_config_fails_the_task_in_one_line(main_world: MainWorl
     fault = w.kit.admin.getTaskResult(task_id, raise_fault=False)
     assert fault["faultString"] == ("kabi builder plugin: /nonexistent/rules.yaml: "
                                     "No such file or directory")
+
+
+def test_the_task_log_shows_the_phases_in_kojid_log_and_as_kabi_log(
+        main_world: MainWorld) -> None:
+    w = main_world
+    mark = w.kit.rk.log_mark("kojid.log")
+    info, _report = _dry_check(w)
+    log = w.kit.admin.downloadTaskOutput(info["id"], "kabi.log").decode()
+    nvr = w.builds["K2"]["nvr"]
+    phases = [f"kabiCheck of {nvr}: waiting for its RPM set to settle",
+              f"previous kernel {w.builds['K1']['nvr']}; 6 kmod builds in",
+              "verdicts: 6 kmod builds checked, 5 incompatible",
+              "rebuilds: 3 dry-run; 2 skipped"]
+    for phase in phases:
+        assert phase in log, (phase, log)
+    assert [log.index(p) for p in phases] == sorted(log.index(p) for p in phases)
+    kojid = w.kit.rk.log_since(mark, "kojid.log")
+    assert f"kabiCheck of {nvr}: waiting" in kojid and "koji_kabi.pipeline" in kojid
+    watched = w.kit.rk.koji("watch-logs", str(info["id"]))
+    note("koji watch-logs of a kabiCheck:\n" + watched.stdout.strip())
