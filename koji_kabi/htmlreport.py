@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from koji_kabi.delta import KernelDelta
 from koji_kabi.impact import Impact
-from koji_kabi.render import crc, pct
+from koji_kabi.render import crc, pct, yes_no
 from koji_kabi.series import SeriesReport
 from koji_kabi.terminal import escape
 from koji_kabi.verdict import Verdict
@@ -168,12 +168,16 @@ def page(title: str, body: Sequence[str]) -> str:
             f"<h1>{_e(title)}</h1>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
+def _verdict_word(compatible: bool) -> str:
+    return "compatible" if compatible else "INCOMPATIBLE"
+
+
 def _problems(v: Verdict) -> str:
     """The symbols that break a kmod: required vs provided CRC, stablelist flag."""
     if v.no_table:
         return f"<p>the kernel has no {_e(v.key)} symbols</p>"
     rows = [(p.symbol, crc(p.required), crc(p.provided) if p.provided is not None
-             else "missing", {True: "yes", False: "no", None: "-"}[p.stable], p.via)
+             else "missing", yes_no(p.stable), p.via)
             for p in v.problems]
     return _table(["symbol", "required CRC", "provided CRC", "stablelist", "from"], rows,
                   "problem")
@@ -189,7 +193,7 @@ def _broken_details(verdicts: Iterable[Verdict]) -> list[str]:
 
 
 def _verdict_table(verdicts: Sequence[Verdict]) -> str:
-    rows = [(v.kmod, v.key, "compatible" if v.compatible else "INCOMPATIBLE", v.checked,
+    rows = [(v.kmod, v.key, _verdict_word(v.compatible), v.checked,
              len(v.missing), len(v.mismatched),
              "-" if v.stable_count is None else v.stable_count) for v in verdicts]
     return _table(["kmod", "arch", "verdict", "symbols", "missing", "CRC mismatches",
@@ -254,7 +258,7 @@ def series_html(reports: Sequence[SeriesReport], symbols: Sequence[str] = ()) ->
                 f"consumed-{k}", f"most consumed symbols ({k})",
                 [(c.symbol, c.consumers) for c in r.most_consumed]) + "</div><div>" + _table(
                 ["symbol", "kmods", "stablelist", "last changed"],
-                [(c.symbol, c.consumers, {True: "yes", False: "no", None: "-"}[c.stable],
+                [(c.symbol, c.consumers, yes_no(c.stable),
                   c.changed_at[-1] if c.changed_at else "-") for c in r.most_consumed],
                 "consumed", (1,)) + "</div></div>")
         for symbol in symbols:
@@ -289,7 +293,7 @@ def affected_html(kd: KernelDelta, impacts: Sequence[Impact],
                           "removed": [len(d.removed) for d in kd.deltas],
                           "changed": [len(d.changed) for d in kd.deltas]})]
     affected = [(a.kmod.label, imp.key, len(a.symbols), ", ".join(a.symbols[:5]),
-                 "compatible" if verdicts[a.kmod.label].compatible else "INCOMPATIBLE")
+                 _verdict_word(verdicts[a.kmod.label].compatible))
                 for imp in impacts for a in imp.affected]
     body.append(f"<h2>{len(affected)} of {kmod_count} kmods consume what changed</h2>")
     body.append(_table(["kmod", "arch", "symbols hit", "some of them", "verdict"], affected,
@@ -326,7 +330,7 @@ def kabicheck_html(report: Mapping[str, Any]) -> str:
     body.append(_table(["kmod", "build", "arch", "verdict", "symbols", "missing",
                         "CRC mismatches"],
                        [(v["rpm"], v["nvr"], v["key"],
-                         "compatible" if v["compatible"] else "INCOMPATIBLE", v["checked"],
+                         _verdict_word(v["compatible"]), v["checked"],
                          len(v["missing"]), len(v["mismatched"])) for v in rows],
                        "kmod", (4, 5, 6)))
     details = []
@@ -340,7 +344,7 @@ def kabicheck_html(report: Mapping[str, Any]) -> str:
         details.append(_table(["symbol", "required CRC", "provided CRC", "stablelist"], [
             *((m, "-", "missing", "-") for m in v["missing"]),
             *((m["symbol"], m["required"], m["provided"],
-               {True: "yes", False: "no", None: "-"}[m.get("stable")])
+               yes_no(m.get("stable")))
               for m in v["mismatched"])], "problem"))
     if details:
         body += ["<h2>Broken kmods: the symbols</h2>", *details]

@@ -31,10 +31,6 @@ class Message:
     props: Mapping[str, Any]
     body: Mapping[str, Any]
 
-    def __str__(self) -> str:
-        return json.dumps({"topic": self.topic, "props": dict(self.props),
-                           "body": dict(self.body)}, sort_keys=True)
-
 
 def schema() -> dict:
     """The JSON Schema of the bodies (for consumers and tests)."""

@@ -356,9 +356,9 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     except SubmitFailed as exc:
         rebuilds, error = exc.rebuilds, f"submitting rebuilds failed: {exc}"
     compatible = sum(1 for rows in by_build.values() if all(r["compatible"] for r in rows))
+    statuses = Counter(r["status"] for r in rebuilds)
     log.info("rebuilds: %s; %d skipped", ", ".join(
-        f"{n} {status}" for status, n in sorted(Counter(r["status"] for r in rebuilds).items()))
-        or "none", len(skipped))
+        f"{n} {status}" for status, n in sorted(statuses.items())) or "none", len(skipped))
     return {
         "kernel": build["nvr"], "kernel_build_id": build["id"],
         "previous": previous["nvr"] if previous else None,
@@ -367,8 +367,8 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
         "summary": {
             "kmod_builds": len(kmods), "kmod_builds_checked": len(by_build),
             "compatible": compatible, "incompatible": len(broken),
-            "rebuilds_submitted": sum(1 for r in rebuilds if r["status"] == "submitted"),
-            "rebuilds": dict(Counter(r["status"] for r in rebuilds)),
+            "rebuilds_submitted": statuses["submitted"],
+            "rebuilds": dict(statuses),
             "broken": [{"nvr": b.nvr, "package": b.package, "symbols": len(b.broken_symbols)}
                        for b in broken],
             "rebuild_task_ids": [r["task_id"] for r in rebuilds if r["task_id"]],

@@ -25,7 +25,7 @@ def crc(value: Optional[int]) -> str:
     return "missing" if value is None else f"0x{value:08x}"
 
 
-def _yes_no(value: Optional[bool]) -> str:
+def yes_no(value: Optional[bool]) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
@@ -84,7 +84,7 @@ def _changes(title: str, changes: Sequence[SymbolChange], with_export: bool = Fa
         return []
     headers = ["symbol", "old CRC", "new CRC", "stable"]
     rows = [[c.symbol, crc(c.old_crc) if c.old_crc is not None else "-",
-             crc(c.new_crc) if c.new_crc is not None else "-", _yes_no(c.stable)]
+             crc(c.new_crc) if c.new_crc is not None else "-", yes_no(c.stable)]
             for c in changes]
     if with_export:
         headers += ["old export", "new export"]
@@ -144,7 +144,7 @@ def verdict_text(v: Verdict) -> str:
     lines = [verdict_line(v)]
     if v.problems:
         rows = [[p.symbol + (" (ksym)" if p.via == "ksym" else ""), crc(p.required),
-                 crc(p.provided), _yes_no(p.stable)] for p in v.problems]
+                 crc(p.provided), yes_no(p.stable)] for p in v.problems]
         lines += table(["symbol", "required", "provided", "stable"], rows, "  ")
     return escape_lines("\n".join(lines))
 
@@ -209,7 +209,7 @@ def series_text(r: SeriesReport, symbols: Sequence[str] = ()) -> str:
         rows.append(["absent", u.absent, pct(u.absent, u.reference_total)])
     lines += table(["", "count", "share"], rows, "  ")
     lines += ["", "Most consumed symbols"]
-    rows = [[c.symbol, c.consumers, _yes_no(c.stable),
+    rows = [[c.symbol, c.consumers, yes_no(c.stable),
              c.changed_at[-1] if c.changed_at else "-"] for c in r.most_consumed]
     lines += table(["symbol", "kmods", "stable", "last changed"], rows, "  ")
     for symbol in symbols:

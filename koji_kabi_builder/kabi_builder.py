@@ -7,6 +7,7 @@ Koji view and its task host), upload the report, return a short summary for
 ``/etc/kojid/plugins/kabi.conf`` (``KOJI_KABI_BUILDER_CONFIG`` overrides the path).
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -59,13 +60,19 @@ class _TaskLog(logging.Handler):
         super().close()
 
 
-def _logging_to(task):
+@contextlib.contextmanager
+def _task_logging(task):
+    """The core's log lines go to the task's log while the check runs."""
     core = logging.getLogger("koji_kabi")
     core.setLevel(logging.INFO)
     core.propagate = False  # kojid.log gets each line once, through koji.plugin.kabi
     handler = _TaskLog(task)
     core.addHandler(handler)
-    return handler
+    try:
+        yield
+    finally:
+        core.removeHandler(handler)
+        handler.close()
 
 
 def _config(session):
@@ -118,20 +125,18 @@ class KabiCheckTask(BaseTaskHandler):
                     "settle_timeout": settings.settle_timeout, "tag_wait": settings.tag_wait,
                     "poll": settings.poll, "fanout_min_kmods": settings.fanout_min_kmods,
                     "batch": settings.batch}
-        tasklog = _logging_to(self)
-        try:
-            options = CheckOptions.from_dict(dict(defaults, **(opts or {})))
-            # one view for the task: it reads Koji and acts as the task's host
-            view = SessionView(self.session, _cache(settings), options.batch,
-                               _topurl(self, settings))
-            ctx = Context(view, view, rules, self.id, fanout=self._fanout, fetch=self._fetch)
-            report = run_check(ctx, build_id, options)
-        except KabiError as exc:
-            logger.error("kabi: %s", exc)
-            raise koji.GenericError(str(exc)) from None
-        finally:
-            logging.getLogger("koji_kabi").removeHandler(tasklog)
-            tasklog.close()
+        with _task_logging(self):
+            try:
+                options = CheckOptions.from_dict(dict(defaults, **(opts or {})))
+                # one view for the task: it reads Koji and acts as the task's host
+                view = SessionView(self.session, _cache(settings), options.batch,
+                                   _topurl(self, settings))
+                ctx = Context(view, view, rules, self.id, fanout=self._fanout,
+                              fetch=self._fetch)
+                report = run_check(ctx, build_id, options)
+            except KabiError as exc:
+                logger.error("kabi: %s", exc)
+                raise koji.GenericError(str(exc)) from None
         for name, text in (("kabi-report.json", json.dumps(report, sort_keys=True)),
                            ("kabi-report.txt", report_text(report) + "\n"),
                            ("kabi-report.html", kabicheck_html(report))):

@@ -270,15 +270,13 @@ def kabi_check_finished(cbtype, *args, **kws):
     if (DISABLED or kws.get("attribute") != "state" or info.get("method") != "kabiCheck"
             or kws.get("new") not in ("CLOSED", "FAILED") or _protonmsg() is None):
         return
-    if kws["new"] == "CLOSED":
-        summary, error = info.get("result") or {}, None
-        kernel = summary.get("kernel")
-    else:
+    summary, error = info.get("result") or {}, None
+    if kws["new"] == "FAILED":
         fault = kojihub.Task(info["id"]).getResult(raise_fault=False)
         text = fault.get("faultString", "") if isinstance(fault, dict) else str(fault)
-        summary, error, kernel = None, fault_message(koji.GenericError(text)) or "failed", None
-    if not kernel:
-        kernel = kojihub.get_build((info.get("request") or [None])[0], strict=True)["nvr"]
+        summary, error = None, fault_message(koji.GenericError(text)) or "failed"
+    kernel = (summary or {}).get("kernel") or kojihub.get_build(
+        (info.get("request") or [None])[0], strict=True)["nvr"]
     _queue(messages.check_finished(info["id"], kernel, summary, error))
 
 

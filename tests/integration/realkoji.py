@@ -121,13 +121,12 @@ class RealKoji:
         for d in (self.etc, self.pki, self.cache):
             d.mkdir(parents=True, exist_ok=True)
         _run([str(REPO / "scripts" / "build-rpms.sh"), str(self.rpms)], what="build-rpms.sh")
-        self.rpm_files = sorted(self.rpms.glob("*.noarch.rpm"))
         # Debian: rpm's database knows none of the Requires (dpkg has them), and rpm wants
         # to be told that it is used on purpose
         debian = ["--force-debian"] if Path("/etc/debian_version").exists() else []
         _run(["rpm", "--initdb"], what="rpm --initdb")  # a fresh machine may have none yet
         _run(["rpm", "-U", "--nodeps", "--replacepkgs", "--replacefiles", *debian,
-              *map(str, self.rpm_files)], what="rpm -U")
+              *map(str, sorted(self.rpms.glob("*.noarch.rpm")))], what="rpm -U")
         for path in (self.hub_plugin_dir / "kabi_hub.py",
                      self.builder_plugin_dir / "kabi_builder.py",
                      self.cli_plugin_dir / "kabi.py", SCHEMA_SQL):
