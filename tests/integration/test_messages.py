@@ -43,6 +43,12 @@ def _event(event: str, **fields: object):
         m["body"].get(k) == v for k, v in fields.items())
 
 
+def _identity(m: dict) -> tuple:
+    """What a consumer deduplicates on (README: at-least-once delivery)."""
+    b = m["body"]
+    return (b["event"], b["task_id"])
+
+
 def test_the_schema_is_a_valid_json_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(messages.schema())
 
@@ -76,9 +82,13 @@ def test_a_check_and_its_rebuilds_are_published_once_after_commit(
         assert child["parent"] == task["id"] and child["method"] == "build"
         assert child["request"][0] == m["body"]["source"]
     assert {m["body"]["package"] for m in rebuilt} == set(s.kmods)
-    time.sleep(3)  # anything published twice would be here by now
-    assert len([m for m in bus.messages() if m["body"].get("task_id") == task["id"]
-                or m["body"].get("check_task_id") == task["id"]]) == 3
+    time.sleep(3)  # anything queued twice would be here by now
+    ours = [m for m in bus.messages() if m["body"].get("task_id") == task["id"]
+            or m["body"].get("check_task_id") == task["id"]]
+    # protonmsg delivers at least once: a send that ends in proton's error is repeated
+    # from its database queue, identical; what this hub queued is one message per event
+    assert len({_identity(m) for m in ours}) == 3
+    assert len({json.dumps(m["body"], sort_keys=True) for m in ours}) == 3
     note("kabi.check.closed body: " + json.dumps(body, sort_keys=True))
 
 
