@@ -32,7 +32,8 @@ setup(
         # (kabi.py only: koji's own package owns that directory and its __init__.py)
         ("lib/python%d.%d/site-packages/koji_cli_plugins" % sys.version_info[:2],
          ["cli_plugin/kabi.py"]),
-        ("share/koji-kabi", ["koji_kabi_hub/kabi-schema.sql"]),
+        ("share/koji-kabi", ["koji_kabi_hub/kabi-schema.sql",
+                              "koji_kabi_hub/kabi-schema-upgrade.sql"]),
         ("share/koji-kabi/conf", ["conf/kabi-hub.conf", "conf/kabi-builder.conf",
                                   "conf/rules.yaml", "conf/hub.conf.example",
                                   "conf/kojid.conf.example", "conf/koji-cli.conf.example"]),

@@ -33,7 +33,13 @@ from koji_kabi.delta import delta_kernels
 from koji_kabi.errors import KabiError, fault_message
 from koji_kabi.inputs import load_stablelists
 from koji_kabi.kojiclient import SessionView
-from koji_kabi.render import delta_text, dumps, verdict_text, verdicts_text
+from koji_kabi.render import (
+    delta_text,
+    dumps,
+    rebuild_outcomes_text,
+    verdict_text,
+    verdicts_text,
+)
 from koji_kabi.rules import Rules, load_rules, parse_rules
 from koji_kabi.terminal import escape, escape_lines
 from koji_kabi.verdict import ksym_providers, verdict
@@ -120,7 +126,15 @@ def _check_kmod(session, view, rules, build, opts):
     return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
 
 
-def _check_kernel(session, view, rules, build, opts):
+def _rebuilds(session, build):
+    """The rebuilds koji-kabi made for this kernel, if the hub has the plugin."""
+    try:
+        return session.kabi.rebuilds(kernel=build["id"])
+    except koji.GenericError:  # no hub plugin, or no claims table: nothing to show
+        return None
+
+
+def _check_kernel(session, view, rules, build, opts, weburl=None):
     if opts.kernel:
         raise KabiError(build["nvr"], "a kernel build: --kernel is for kmod builds "
                         "(compare kernels with --against)")
@@ -144,9 +158,13 @@ def _check_kernel(session, view, rules, build, opts):
     if previous is not None:
         old = kernel_of(view, previous, {k.arch for k in kernel.tables})
         kd = delta_kernels(old, kernel, lists)
+    rebuilds = _rebuilds(session, build)
     if opts.json:
-        print(dumps({"kernel": build["nvr"], "previous": previous and previous["nvr"],
-                     "kmod_tags": kmod_tags, "delta": kd, "verdicts": verdicts}))
+        out = {"kernel": build["nvr"], "previous": previous and previous["nvr"],
+               "kmod_tags": kmod_tags, "delta": kd, "verdicts": verdicts}
+        if rebuilds:
+            out["rebuilds"] = rebuilds
+        print(dumps(out))
     else:
         parts = [delta_text(kd, summary=True) if kd else
                  "%s: no previous kernel to compare with (use --against)" % build["nvr"]]
@@ -161,6 +179,8 @@ def _check_kernel(session, view, rules, build, opts):
         else:
             parts.append("all %d kmod packages in %s are compatible with %s"
                          % (len(verdicts), ", ".join(kmod_tags), build["nvr"]))
+        if rebuilds:
+            parts.append(rebuild_outcomes_text(build["nvr"], rebuilds, weburl))
         print(escape_lines("\n\n".join(parts)))
     return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
 
@@ -189,7 +209,8 @@ def anon_handle_kabi_check(goptions, session, args):
         view = SessionView(session)
         build = get_build(view, _ref(args[0]))
         if build["name"] in rules.kernel_packages:
-            return _check_kernel(session, view, rules, build, opts)
+            return _check_kernel(session, view, rules, build, opts,
+                                 getattr(goptions, "weburl", None))
         return _check_kmod(session, view, rules, build, opts)
     except (KabiError, koji.GenericError) as exc:
         _fail(fault_message(exc))

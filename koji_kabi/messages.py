@@ -21,6 +21,7 @@ SCHEMA_FILE = Path(__file__).with_name("message.schema.json")
 #: the topics, under protonmsg's topic_prefix
 CHECK_CLOSED, CHECK_FAILED = "kabi.check.closed", "kabi.check.failed"
 REBUILD_SUBMITTED, TAG_DENIED = "kabi.rebuild.submitted", "kabi.tag.denied"
+REBUILD_FINISHED = "kabi.rebuild.finished"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,18 @@ def rebuild_submitted(check_task_id: int, task_id: int, package: str, nvr: str,
     props = {"type": "KabiRebuild", "task_id": task_id, "check_task_id": check_task_id,
              "package": package, "nvr": nvr, "kernel": kernel}
     return Message(REBUILD_SUBMITTED, props, body)
+
+
+def rebuild_finished(check_task_id: int, task_id: int, package: str, nvr: str, kernel: str,
+                     outcome: str, detail: str, build: Optional[str]) -> Message:
+    """A rebuild ended, judged (:mod:`koji_kabi.outcome`) against its kernel."""
+    body = {"schema": SCHEMA_VERSION, "event": "rebuild-finished", "task_id": task_id,
+            "check_task_id": check_task_id, "package": package, "nvr": nvr,
+            "kernel": kernel, "outcome": outcome, "detail": detail, "build": build}
+    props = {"type": "KabiRebuildFinished", "task_id": task_id,
+             "check_task_id": check_task_id, "package": package, "nvr": nvr,
+             "kernel": kernel, "outcome": outcome}
+    return Message(REBUILD_FINISHED, props, body)
 
 
 def tag_denied(tag: str, build: str, kernel: str, operation: str, reason: str,

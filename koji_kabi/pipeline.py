@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
 from koji_kabi.checks import (
@@ -77,6 +77,8 @@ class Context:
     clock: Callable[[], float] = time.monotonic
     fanout: Optional[Callable[[list[dict]], list[dict]]] = None  # runs per-arch subtasks
     fetch: Optional[FetchRpm] = None  # makes an RPM readable here (for the stablelists)
+    #: uploads a kmod build's SRPM to the hub's work area: build id -> path under work/
+    stage_srpm: Optional[Callable[[int], str]] = None
     notes: list[str] = field(default_factory=list)
 
     def note(self, message: str) -> None:
@@ -239,6 +241,8 @@ def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[
                                 f"{limits.hold_back_free_tasks})") for r in todo] + out
             ctx.sleep(30)
             waited += 30
+    todo, unstaged = _staged(ctx, todo)
+    out += unstaged
     if not todo:
         return out
     try:
@@ -246,7 +250,9 @@ def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[
             "key": r.claim_key, "package": r.package, "fingerprint": r.fingerprint,
             "nvr": r.nvr, "kernel": r.kernel, "label": _label(r),
             "arglist": [r.source, r.target, r.build_opts()], "channel": "default",
-            "priority": limits.priority} for r in todo], limits.max_in_flight)
+            "priority": limits.priority, "strategy": r.strategy,
+            "macro": dict([r.macro]) if r.macro else None} for r in todo],
+            limits.max_in_flight)
     except Exception as exc:  # the hub's answer is lost: what does the task have now?
         problem = fault_message(exc)
         made = _children_or_none(ctx) or {}
@@ -266,9 +272,34 @@ def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[
         elif a["status"] == "duplicate":
             out.append(_status(r, "duplicate", f"already submitted by task "
                                f"{a['check_task_id']} (build task {a['task_id']})"))
+        elif a["status"] == "failed before":
+            out.append(_status(r, "failed before", f"build task {a['task_id']} failed for "
+                               "this kmod build and kernel; not resubmitted until either "
+                               "changes", a["task_id"]))
+        elif a["status"] == "not submitted":
+            out.append(_status(r, "not submitted", a.get("detail") or "refused by the hub"))
         else:
             out.append(_status(r, "deferred", f"over max_in_flight={limits.max_in_flight}"))
     return out
+
+
+def _staged(ctx: Context, requests: list[RebuildRequest]
+            ) -> tuple[list[RebuildRequest], list[dict]]:
+    """Requests whose source is the build's SRPM get it uploaded to the hub's work area
+    (as ``koji build`` does for a local SRPM); one that cannot is not submitted."""
+    ready, failed = [], []
+    for r in requests:
+        if r.source:
+            ready.append(r)
+            continue
+        try:
+            if ctx.stage_srpm is None:
+                raise KabiError(r.nvr, "this task cannot upload SRPMs")
+            ready.append(replace(r, source=ctx.stage_srpm(r.build_id)))
+        except Exception as exc:  # one rebuild, reported; never the whole check
+            failed.append(_status(r, "not submitted",
+                                  f"its SRPM could not be staged: {fault_message(exc)}"))
+    return ready, failed
 
 
 class SubmitFailed(Exception):
@@ -292,7 +323,9 @@ def _label(r: RebuildRequest) -> str:
 
 def _status(r: RebuildRequest, status: str, detail: str, task_id: Optional[int] = None) -> dict:
     return {"package": r.package, "nvr": r.nvr, "mode": r.mode, "target": r.target,
-            "source": r.source, "status": status, "detail": detail, "task_id": task_id,
+            "source": r.source, "strategy": r.strategy,
+            "macro": "=".join(r.macro) if r.macro else None,
+            "status": status, "detail": detail, "task_id": task_id,
             "broken_symbols": list(r.broken_symbols)}
 
 
@@ -348,7 +381,8 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
                                 sources.get(build_id), combine(r["fingerprint"] for r in rows),
                                 tuple(symbols), rows[0]["tag"]))
     log.info("verdicts: %d kmod builds checked, %d incompatible", len(by_build), len(broken))
-    requests, skipped = plan(broken, build["nvr"], ctx.rules, watch)
+    requests, skipped = plan(broken, build["nvr"], ctx.rules, watch,
+                             f"{build['version']}-{build['release']}")
     dry_run = ctx.rules.dry_run if opts.dry_run is None else opts.dry_run
     error = None
     try:

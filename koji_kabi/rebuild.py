@@ -74,6 +74,10 @@ class KmodBuild:
 
 @dataclass(frozen=True)
 class RebuildRequest:
+    """One rebuild to submit.  ``source`` is the SCM URL, or empty when it is rebuilt from
+    the build's SRPM (``strategy`` ``srpm``: the task uploads it first); ``macro`` is the
+    RPM macro a ``macro`` rebuild's side tag sets, as (name, kernel version-release)."""
+
     build_id: int
     nvr: str
     package: str
@@ -83,6 +87,8 @@ class RebuildRequest:
     kernel: str
     fingerprint: str
     broken_symbols: tuple[str, ...]
+    strategy: str = "buildroot"
+    macro: Optional[tuple[str, str]] = None
 
     @property
     def claim_key(self) -> str:
@@ -97,7 +103,8 @@ class RebuildRequest:
         elif self.mode == "draft":
             opts["draft"] = True
         opts["custom_user_metadata"] = {"kabi": {
-            "kernel": self.kernel, "rebuild_of": self.nvr, "fingerprint": self.fingerprint}}
+            "kernel": self.kernel, "rebuild_of": self.nvr, "fingerprint": self.fingerprint,
+            "strategy": self.strategy}}
         return opts
 
 
@@ -109,11 +116,15 @@ class Skipped:
 
 
 def plan(broken: Sequence[KmodBuild], kernel_nvr: str, rules: Rules,
-         watch: Optional[Watch]) -> tuple[list[RebuildRequest], list[Skipped]]:
+         watch: Optional[Watch], kernel_vr: str = ""
+         ) -> tuple[list[RebuildRequest], list[Skipped]]:
     """Rebuild requests for incompatible kmod builds, and why the others are left alone.
 
     One request per (package, fingerprint): the newest build of a package wins when
-    several tags hold different builds of it.
+    several tags hold different builds of it.  A build without a recorded SCM source is
+    rebuilt from its SRPM; SRPM and side-tag (``macro``) rebuilds are scratch or draft
+    only: a real build from an SRPM would not be reproducible from SCM, and a side tag's
+    builds are untagged when it is removed.
     """
     requests: dict[tuple[str, str], RebuildRequest] = {}
     skipped: list[Skipped] = []
@@ -125,16 +136,25 @@ def plan(broken: Sequence[KmodBuild], kernel_nvr: str, rules: Rules,
         if not target:
             skipped.append(Skipped(kb.nvr, kb.package, "no rebuild target in the rules"))
             continue
-        if not is_scm_url(kb.source):
-            skipped.append(Skipped(kb.nvr, kb.package,
-                                   "build has no recorded SCM source to rebuild from"))
+        mode = rules.mode_for(kb.package, watch)
+        strategy = rules.strategy_for(kb.package, watch)
+        from_srpm = strategy == "srpm" or not is_scm_url(kb.source)
+        if mode == "build" and (from_srpm or strategy == "macro"):
+            why = ("a rebuild from the SRPM" if from_srpm and strategy != "macro"
+                   else f"a {strategy} rebuild")
+            if from_srpm and strategy != "srpm":
+                why = "the build has no recorded SCM source; " + why
+            skipped.append(Skipped(kb.nvr, kb.package, f"{why} is scratch or draft only "
+                                   "(mode is build)"))
             continue
         key = (kb.package, kb.fingerprint)
         if key in requests:
             skipped.append(Skipped(kb.nvr, kb.package,
                                    f"same rebuild as {requests[key].nvr}"))
             continue
+        macro = (rules.macro_for(kb.package), kernel_vr) if strategy == "macro" else None
         requests[key] = RebuildRequest(
-            kb.build_id, kb.nvr, kb.package, kb.source or "", target,
-            rules.mode_for(kb.package, watch), kernel_nvr, kb.fingerprint, kb.broken_symbols)
+            kb.build_id, kb.nvr, kb.package, "" if from_srpm else kb.source or "", target,
+            mode, kernel_nvr, kb.fingerprint, kb.broken_symbols,
+            "srpm" if from_srpm and strategy != "macro" else strategy, macro)
     return sorted(requests.values(), key=lambda r: r.package), skipped

@@ -264,3 +264,24 @@ def report_text(report: dict) -> str:
     for note in report["notes"]:
         lines.append(f"note: {note}")
     return escape_lines("\n".join(lines))
+
+
+def rebuild_outcomes_text(kernel: str, rows: Sequence[dict], weburl: Optional[str] = None
+                          ) -> str:
+    """The rebuilds made for one kernel and how each ended (``kabi.rebuilds`` rows)."""
+    lines = [f"Rebuilds for {kernel}"]
+    out = []
+    for r in rows:
+        if r.get("outcome"):
+            verdict, detail = r["outcome"], r.get("detail") or ""
+        elif r.get("judge_task_id"):
+            verdict, detail = "judging", f"kabiJudge task {r['judge_task_id']}"
+        else:
+            verdict, detail = r["state"].lower(), "not finished"
+        if verdict == "build failed" and weburl:
+            detail += f" {weburl}/taskinfo?taskID={r['task_id']}"
+        out.append([r["package"], r["nvr"], r["strategy"], r["task_id"],
+                    r.get("result_build") or "-", verdict, detail])
+    lines += table(["package", "rebuild of", "strategy", "task", "new build", "outcome",
+                    "detail"], out, "  ") if out else ["  none"]
+    return "\n".join(lines)

@@ -17,6 +17,10 @@ from typing import Any, Callable, Optional
 from koji_kabi.errors import KabiError
 
 MODES = ("scratch", "draft", "build")
+#: how a rebuild gets the new kernel (README "Rebuild strategies")
+STRATEGIES = ("buildroot", "macro", "srpm")
+#: what rpm accepts as a macro name (and sidetag's editSideTag checks again)
+MACRO = re.compile(r"^[A-Za-z_][A-Za-z0-9_]+$")
 #: what Koji accepts as a tag, target or package name (and no glob or space)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.+-]*$")
 #: smallest value of each number in ``rebuild:``
@@ -31,6 +35,8 @@ class PackageRule:
     mode: Optional[str] = None
     target: Optional[str] = None
     opt_out: bool = False
+    strategy: Optional[str] = None
+    macro: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class Watch:
     target: Optional[str]
     packages: tuple[str, ...]
     mode: Optional[str] = None
+    strategy: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class Rules:
     limits: Limits = field(default_factory=Limits)
     packages: Mapping[str, PackageRule] = field(default_factory=dict)
     source: str = ""
+    strategy: str = "buildroot"
+    macro: str = "kversion"
 
     def watches_for(self, package: str) -> tuple[Watch, ...]:
         return tuple(w for w in self.watches if package in w.packages)
@@ -77,6 +86,17 @@ class Rules:
         if rule and rule.mode:
             return rule.mode
         return (watch.mode if watch and watch.mode else None) or self.mode
+
+    def strategy_for(self, package: str, watch: Optional[Watch] = None) -> str:
+        rule = self.packages.get(package)
+        if rule and rule.strategy:
+            return rule.strategy
+        return (watch.strategy if watch and watch.strategy else None) or self.strategy
+
+    def macro_for(self, package: str) -> str:
+        """The RPM macro a ``macro`` rebuild sets to the kernel's version-release."""
+        rule = self.packages.get(package)
+        return (rule.macro if rule and rule.macro else None) or self.macro
 
     def target_for(self, package: str, watch: Optional[Watch] = None) -> Optional[str]:
         rule = self.packages.get(package)
@@ -138,9 +158,18 @@ class _Reader:
         return value
 
     def mode(self, key: str) -> Optional[str]:
+        return self.choice(key, MODES)
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> Optional[str]:
         value = self.get(key, str, None)
-        if value is not None and value not in MODES:
-            raise self._err(key, f"must be one of {', '.join(MODES)}, got {value!r}")
+        if value is not None and value not in choices:
+            raise self._err(key, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def macro(self, key: str) -> Optional[str]:
+        value = self.get(key, str, None)
+        if value is not None and not MACRO.match(value):
+            raise self._err(key, f"not an RPM macro name: {value!r}")
         return value
 
     def done(self) -> None:
@@ -155,6 +184,8 @@ def parse_rules(data: Any, source: str) -> Rules:
     rebuild = _Reader(top.get("rebuild", dict, {}), "rebuild", source)
     mode = rebuild.mode("mode") or "scratch"
     dry_run = rebuild.get("dry_run", bool, False)
+    strategy = rebuild.choice("strategy", STRATEGIES) or "buildroot"
+    macro = rebuild.macro("macro") or "kversion"
     limits = Limits(
         max_per_task=rebuild.get("max_per_task", int, Limits.max_per_task),
         max_in_flight=rebuild.get("max_in_flight", int, Limits.max_in_flight),
@@ -177,7 +208,8 @@ def parse_rules(data: Any, source: str) -> Rules:
         if not kmod_tags:
             raise KabiError(source, f"watch[{i}].kmod_tags: required (a list of tags)")
         watches.append(Watch(kernel_tag, kmod_tags, w.name("target"),
-                             w.get("packages", list, kernel_packages), w.mode("mode")))
+                             w.get("packages", list, kernel_packages), w.mode("mode"),
+                             w.choice("strategy", STRATEGIES)))
         w.done()
     packages = {}
     for name, entry in (top.get("packages", dict, {}) or {}).items():
@@ -185,10 +217,12 @@ def parse_rules(data: Any, source: str) -> Rules:
             raise KabiError(source, f"packages: not a Koji package name: {name!r}")
         p = _Reader(entry, f"packages.{name}", source)
         packages[name] = PackageRule(p.mode("mode"), p.name("target"),
-                                     p.get("opt_out", bool, False))
+                                     p.get("opt_out", bool, False),
+                                     p.choice("strategy", STRATEGIES), p.macro("macro"))
         p.done()
     top.done()
-    return Rules(kernel_packages, tuple(watches), mode, dry_run, limits, packages, source)
+    return Rules(kernel_packages, tuple(watches), mode, dry_run, limits, packages, source,
+                 strategy, macro)
 
 
 def rules_data(rules: Rules) -> dict:
@@ -199,15 +233,18 @@ def rules_data(rules: Rules) -> dict:
         "kernel_packages": list(rules.kernel_packages),
         "watch": [{k: v for k, v in (("kernel_tag", w.kernel_tag),
                                      ("kmod_tags", list(w.kmod_tags)), ("target", w.target),
-                                     ("packages", list(w.packages)), ("mode", w.mode))
+                                     ("packages", list(w.packages)), ("mode", w.mode),
+                                     ("strategy", w.strategy))
                    if v is not None} for w in rules.watches],
         "rebuild": {"mode": rules.mode, "dry_run": rules.dry_run,
+                    "strategy": rules.strategy, "macro": rules.macro,
                     "max_per_task": limits.max_per_task, "max_in_flight": limits.max_in_flight,
                     "priority": limits.priority,
                     "hold_back_free_tasks": limits.hold_back_free_tasks,
                     "hold_back_seconds": limits.hold_back_seconds},
         "packages": {name: {k: v for k, v in (("mode", r.mode), ("target", r.target),
-                                              ("opt_out", r.opt_out)) if v not in (None, False)}
+                                              ("opt_out", r.opt_out), ("strategy", r.strategy),
+                                              ("macro", r.macro)) if v not in (None, False)}
                      for name, r in sorted(rules.packages.items())},
     }
 

@@ -1,4 +1,5 @@
-"""kojid plugin: the ``kabiCheck`` task (and its per-arch ``kabiCheckArch`` subtasks).
+"""kojid plugin: the ``kabiCheck`` task (and its per-arch ``kabiCheckArch`` subtasks), and
+``kabiJudge``, which judges a finished rebuild against its kernel.
 
 Koji glue only: read the plugin config once, run :func:`koji_kabi.pipeline.run_check`
 with one :class:`~koji_kabi.kojiclient.SessionView` over the task's host session (as its
@@ -17,9 +18,11 @@ from koji.daemon import incremental_upload
 from koji.tasks import BaseTaskHandler
 
 from koji_kabi.cache import DirCache
+from koji_kabi.checks import get_build
 from koji_kabi.errors import KabiError, fault_message
 from koji_kabi.htmlreport import kabicheck_html
 from koji_kabi.kojiclient import SessionView
+from koji_kabi.outcome import judge_build, judge_files
 from koji_kabi.pipeline import CheckOptions, Context, check_arch_job, run_check
 from koji_kabi.render import report_text
 from koji_kabi.rules import load_rules, parse_rules
@@ -132,7 +135,7 @@ class KabiCheckTask(BaseTaskHandler):
                 view = SessionView(self.session, _cache(settings), options.batch,
                                    _topurl(self, settings))
                 ctx = Context(view, view, rules, self.id, fanout=self._fanout,
-                              fetch=self._fetch)
+                              fetch=self._fetch, stage_srpm=self._stage_srpm)
                 report = run_check(ctx, build_id, options)
             except KabiError as exc:
                 logger.error("kabi: %s", exc)
@@ -154,6 +157,17 @@ class KabiCheckTask(BaseTaskHandler):
     def _fetch(self, build, rpm):
         """A build's RPM as a local file (from topdir, or downloaded from topurl)."""
         return _fetch(self, build, rpm)
+
+    def _stage_srpm(self, build_id):
+        """Upload a kmod build's SRPM into this task's output (it shows in kojiweb): a
+        rebuild from it takes the path under work/, as ``koji build`` does for an SRPM."""
+        build = self.session.getBuild(build_id, strict=True)
+        srpms = [r for r in self.session.listBuildRPMs(build_id) if r["arch"] == "src"]
+        if not srpms:
+            raise KabiError(build["nvr"], "the build has no SRPM to rebuild from")
+        path = _fetch(self, build, srpms[0])
+        self.uploadFile(path)
+        return "%s/%s" % (self.getUploadDir(), os.path.basename(path))
 
     def _fanout(self, jobs):
         """Run each arch as a subtask on the builders of this channel; results in order."""
@@ -177,3 +191,48 @@ class KabiCheckArchTask(BaseTaskHandler):
                                   lambda build, rpm: _fetch(self, build, rpm))
         except KabiError as exc:
             raise koji.GenericError(str(exc)) from None
+
+
+class KabiJudgeTask(BaseTaskHandler):
+    """A rebuild ended: do its RPMs match the kernel it was made for?  The hub records
+    the answer (fixed / still broken) and publishes it."""
+
+    Methods = ["kabiJudge"]
+    _taskWeight = 0.2
+
+    def handler(self, rebuild_id):
+        settings = _config(self.session)[0]
+        found = self.session.kabi.rebuilds(rebuild_id=rebuild_id)
+        if not found:
+            raise koji.GenericError("no koji-kabi rebuild %s" % rebuild_id)
+        row = found[0]
+        view = SessionView(self.session, _cache(settings), settings.batch,
+                           _topurl(self, settings))
+        try:
+            kernel = get_build(view, row["kernel"])
+            if row["result_build_id"]:
+                build = get_build(view, row["result_build_id"])
+                outcome, detail = judge_build(view, build, kernel)
+                made = build["nvr"]
+            else:  # a scratch build: its RPMs are the task's output
+                outcome, detail = judge_files(view, self._scratch_rpms(row["task_id"]),
+                                              kernel, "build task %s" % row["task_id"])
+                made = None
+        except KabiError as exc:
+            raise koji.GenericError(str(exc)) from None
+        self.session.kabi.judgeRebuild(self.id, outcome, detail, made)
+        logger.info("kabi: rebuild task %s of %s for %s: %s (%s)", row["task_id"],
+                    row["nvr"], row["kernel"], outcome, escape(detail))
+        return {"rebuild_id": rebuild_id, "task_id": row["task_id"], "nvr": row["nvr"],
+                "kernel": row["kernel"], "outcome": outcome, "detail": detail, "build": made}
+
+    def _scratch_rpms(self, task_id):
+        tasks = [task_id] + [t["id"] for kids in self.session.getTaskDescendents(
+            task_id).values() for t in kids]
+        paths = []
+        for tid in dict.fromkeys(tasks):
+            for name in self.session.listTaskOutput(tid):
+                if name.endswith(".rpm") and not name.endswith(".src.rpm"):
+                    paths.append(self.localPath("work/%s/%s" % (koji.pathinfo.taskrelpath(tid),
+                                                                name)))
+        return paths

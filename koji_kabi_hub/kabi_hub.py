@@ -22,11 +22,19 @@ import koji.tasks
 import kojihub
 from koji.context import context
 from koji.plugin import callback, export_in, ignore_error
-from kojihub.db import InsertProcessor, QueryProcessor, UpdateProcessor, _singleValue, db_lock
+from kojihub.db import (
+    InsertProcessor,
+    QueryProcessor,
+    UpdateProcessor,
+    _dml,
+    _singleValue,
+    db_lock,
+)
 
 logger = logging.getLogger("koji.plugin.kabi")
 CONFIG_FILE = os.environ.get("KOJI_KABI_HUB_CONFIG", "/etc/koji-hub/plugins/kabi.conf")
 SCHEMA_FILE = "/usr/share/koji-kabi/kabi-schema.sql"
+UPGRADE_FILE = "/usr/share/koji-kabi/kabi-schema-upgrade.sql"
 SETTINGS = None
 RULES_FILE = None
 DISABLED = None
@@ -49,8 +57,9 @@ try:
     )
     from koji_kabi.errors import KabiError, fault_message
     from koji_kabi.kojiclient import deps_from_header
+    from koji_kabi.outcome import BUILD_FAILED, CANCELED, OUTCOMES, mismatch_summary
     from koji_kabi.rpmheader import read_rpm_file
-    from koji_kabi.rules import RulesFile, rules_data
+    from koji_kabi.rules import STRATEGIES, RulesFile, rules_data
     from koji_kabi.settings import HubSettings, load_settings
 
     SETTINGS = load_settings(HubSettings, CONFIG_FILE)
@@ -70,6 +79,7 @@ _RETRYABLE = (koji.TASK_STATES["CANCELED"], koji.TASK_STATES["FAILED"])
 koji.tasks.LEGACY_SIGNATURES.setdefault("kabiCheck", [[["build_id", "opts"], None, None,
                                                        (None,)]])
 koji.tasks.LEGACY_SIGNATURES.setdefault("kabiCheckArch", [[["job"], None, None, None]])
+koji.tasks.LEGACY_SIGNATURES.setdefault("kabiJudge", [[["rebuild_id"], None, None, None]])
 
 
 def _assert_enabled():
@@ -192,10 +202,15 @@ def _schedule(build, reason):
 @callback("postBuildStateChange")
 @ignore_error
 def kabi_build_complete(cbtype, *args, **kws):
-    """A kernel build became COMPLETE (build task, ``koji import``, CG import)."""
+    """A kernel build became COMPLETE (build task, ``koji import``, CG import), or the
+    build of a rebuild did (it is judged)."""
     if DISABLED or kws.get("attribute") != "state" or kws.get("new") != COMPLETE:
         return
     info = kws.get("info") or {}
+    claim = _claim_of_task(info.get("task_id")) if info.get("task_id") else None
+    if claim is not None:
+        _judge_later(claim, info["id"])
+        return
     name = info.get("package_name") or info.get("name")
     if name not in _rules().kernel_packages:
         return
@@ -429,25 +444,54 @@ _TABLE_MISSING = []  # said once per hub process
 
 
 def _assert_table():
+    message = None
     if not _singleValue("SELECT to_regclass('kabi_rebuild') IS NOT NULL", {}):
         message = ("the kabi_rebuild table is missing from the hub's database: apply %s "
                    "once (psql koji koji < kabi-schema.sql)" % SCHEMA_FILE)
-        if not _TABLE_MISSING:
-            logger.error("kabi: %s", message)
-            _TABLE_MISSING.append(True)
-        raise koji.GenericError(message)
+    elif not _singleValue("SELECT count(*) FROM information_schema.columns WHERE "
+                          "table_name = 'kabi_rebuild' AND column_name = 'outcome'", {}):
+        message = ("the kabi_rebuild table is from an older koji-kabi: apply %s "
+                   "(psql koji koji < kabi-schema-upgrade.sql)" % UPGRADE_FILE)
+    if message is None:
+        return
+    if not _TABLE_MISSING:
+        logger.error("kabi: %s", message)
+        _TABLE_MISSING.append(True)
+    raise koji.GenericError(message)
+
+
+_CLAIM_COLUMNS = {
+    "kabi_rebuild.id": "id", "kabi_rebuild.package": "package", "kabi_rebuild.nvr": "nvr",
+    "kabi_rebuild.kernel": "kernel", "kabi_rebuild.fingerprint": "fingerprint",
+    "kabi_rebuild.strategy": "strategy", "kabi_rebuild.check_task_id": "check_task_id",
+    "kabi_rebuild.task_id": "task_id", "task.state": "state",
+    "kabi_rebuild.side_tag_id": "side_tag_id", "kabi_rebuild.judge_task_id": "judge_task_id",
+    "kabi_rebuild.result_build_id": "result_build_id", "kabi_rebuild.outcome": "outcome",
+    "kabi_rebuild.outcome_detail": "detail", "kabi_rebuild.active": "active",
+    "kabi_rebuild.create_ts": "created_ts", "kabi_rebuild.outcome_ts": "outcome_ts",
+}
+
+
+def _claims(clauses, values, opts=None):
+    query = QueryProcessor(tables=["kabi_rebuild"], columns=list(_CLAIM_COLUMNS),
+                           aliases=list(_CLAIM_COLUMNS.values()),
+                           joins=["task ON task.id = kabi_rebuild.task_id"],
+                           clauses=clauses, values=values, opts=opts)
+    return query.execute()
 
 
 def _live_claim(key):
     """The live claim of a key with its rebuild's state, or None."""
-    query = QueryProcessor(tables=["kabi_rebuild"],
-                           columns=["kabi_rebuild.id", "kabi_rebuild.task_id",
-                                    "kabi_rebuild.check_task_id", "task.state"],
-                           aliases=["id", "task_id", "check_task_id", "state"],
-                           joins=["task ON task.id = kabi_rebuild.task_id"],
-                           clauses=["claim_key = %(key)s", "kabi_rebuild.active"],
-                           values={"key": key})
-    return query.executeOne(strict=False)
+    found = _claims(["claim_key = %(key)s", "kabi_rebuild.active"], {"key": key})
+    return found[0] if found else None
+
+
+def _claim_of_task(task_id):
+    """The claim whose rebuild is this build task, or None (most tasks)."""
+    if not task_id or not _singleValue("SELECT to_regclass('kabi_rebuild') IS NOT NULL", {}):
+        return None
+    found = _claims(["kabi_rebuild.task_id = %(task_id)i"], {"task_id": task_id})
+    return found[0] if found else None
 
 
 def _in_flight():
@@ -460,6 +504,7 @@ def _in_flight():
 
 _REBUILD_FIELDS = {"key": str, "package": str, "fingerprint": str, "nvr": str, "kernel": str,
                    "label": str, "arglist": list, "channel": str, "priority": int}
+_FAILED = koji.TASK_STATES["FAILED"]
 
 
 @export_in("kabi")
@@ -467,11 +512,16 @@ def submitRebuilds(task_id, rebuilds, max_in_flight=None):
     """Claim rebuilds and create their ``build`` subtasks, in one transaction (host only).
 
     ``rebuilds``: ``[{key, package, fingerprint, nvr, kernel, label, arglist, channel,
-    priority}]``.  Each comes back as ``{key, status, task_id, check_task_id}``:
-    ``submitted`` (by this kabiCheck task, now or in an earlier run of the same task id),
-    ``duplicate`` (claimed by another check whose rebuild is queued, running or done) or
-    ``deferred`` (``max_in_flight`` rebuilds are open).  A failed or cancelled rebuild
-    may be claimed again.
+    priority, strategy, macro}]``.  Each comes back as ``{key, status, task_id,
+    check_task_id, detail}``: ``submitted`` (by this kabiCheck task, now or in an earlier
+    run of the same task id), ``duplicate`` (claimed by another check whose rebuild is
+    queued, running or done), ``failed before`` (its rebuild for the same kmod build and
+    kernel failed: porting is needed, a new commit or kernel retries), ``deferred``
+    (``max_in_flight`` rebuilds are open) or ``not submitted`` (``detail`` says why: a
+    side tag refused, say).  A cancelled rebuild, or one that failed for another kmod
+    build or kernel, may be claimed again.  ``strategy`` ``macro`` builds in a side tag
+    of the target's build tag, made through Koji's sidetag plugin with the ``macro``
+    mapping as its RPM macros.
     """
     _assert_enabled()
     task_id = _arg(task_id, int, ("task_id", "a task ID"))
@@ -483,6 +533,11 @@ def submitRebuilds(task_id, rebuilds, max_in_flight=None):
             _arg(r.get(name), kind, ("rebuild " + name, kind.__name__))
         if len(r["key"]) != 64 or not r["key"].isalnum():
             raise koji.ParameterError("rebuild key must be a sha256 hex digest: %r" % r["key"])
+        if r.get("strategy", "buildroot") not in STRATEGIES:
+            raise koji.ParameterError("rebuild strategy must be one of %s: %r"
+                                      % (", ".join(STRATEGIES), r.get("strategy")))
+        if r.get("strategy") == "macro":
+            _arg(r.get("macro"), dict, ("rebuild macro", "a mapping of RPM macros"))
     host = kojihub.Host()
     host.verify()
     task = kojihub.Task(task_id)
@@ -497,33 +552,204 @@ def submitRebuilds(task_id, rebuilds, max_in_flight=None):
         live = _live_claim(r["key"])
         if answer["task_id"]:  # this task made it before (kojid died and it runs again)
             answer["status"] = "submitted"
+        elif (live and live["state"] == _FAILED and live["nvr"] == r["nvr"]
+              and live["kernel"] == r["kernel"]):
+            answer.update(status="failed before", task_id=live["task_id"],
+                          check_task_id=live["check_task_id"])
         elif live and live["state"] not in _RETRYABLE:
             answer.update(status="duplicate", task_id=live["task_id"],
                           check_task_id=live["check_task_id"])
         elif max_in_flight is not None and in_flight >= max_in_flight:
             answer["status"] = "deferred"
         else:
-            if live:  # its rebuild failed or was cancelled: free the key
-                update = UpdateProcessor("kabi_rebuild", clauses=["id = %(id)i"],
-                                         values=live)
-                update.set(active=False)
-                update.execute()
-            child = kojihub.make_task("build", r["arglist"], parent=task_id,
-                                      label=r["label"], channel=r["channel"],
-                                      priority=r["priority"])
-            insert = InsertProcessor("kabi_rebuild")
-            insert.set(claim_key=r["key"], package=r["package"], fingerprint=r["fingerprint"],
-                       nvr=r["nvr"], kernel=r["kernel"], check_task_id=task_id,
-                       task_id=child)
-            insert.execute()
+            _dml("SAVEPOINT kabi_rebuild", {})  # a refused side tag undoes this one only
+            try:
+                child, target = _submit_one(task_id, r, live)
+            except koji.GenericError as exc:
+                _dml("ROLLBACK TO SAVEPOINT kabi_rebuild", {})
+                answer.update(status="not submitted", detail=fault_message(exc))
+                logger.warning("kabi: rebuild of %s not submitted: %s", r["nvr"],
+                               answer["detail"])
+                out.append(answer)
+                continue
+            _dml("RELEASE SAVEPOINT kabi_rebuild", {})
             in_flight += 1
             answer.update(status="submitted", task_id=child)
-            source, target = r["arglist"][0], r["arglist"][1]
             _queue(messages.rebuild_submitted(task_id, child, r["package"], r["nvr"],
-                                              r["kernel"], r["fingerprint"], str(source),
-                                              str(target)))
+                                              r["kernel"], r["fingerprint"],
+                                              str(r["arglist"][0]), target))
         out.append(answer)
     return {"rebuilds": out, "in_flight": in_flight}
+
+
+def _submit_one(check_task_id, r, live):
+    """Claim one rebuild and make its build task (and side tag): (task id, target)."""
+    if live:  # its rebuild was cancelled, or failed for another build or kernel
+        update = UpdateProcessor("kabi_rebuild", clauses=["id = %(id)i"], values=live)
+        update.set(active=False)
+        update.execute()
+    arglist, side_tag = list(r["arglist"]), None
+    if r.get("strategy") == "macro":
+        side_tag = _make_side_tag(arglist[1], r["macro"])
+        arglist[1] = side_tag["name"]
+    child = kojihub.make_task("build", arglist, parent=check_task_id, label=r["label"],
+                              channel=r["channel"], priority=r["priority"])
+    insert = InsertProcessor("kabi_rebuild")
+    insert.set(claim_key=r["key"], package=r["package"], fingerprint=r["fingerprint"],
+               nvr=r["nvr"], kernel=r["kernel"], check_task_id=check_task_id, task_id=child,
+               strategy=r.get("strategy", "buildroot"),
+               side_tag_id=side_tag["id"] if side_tag else None)
+    insert.execute()
+    return child, str(arglist[1])
+
+
+# --------------------------------------------------------------------------- side tags
+#
+# A ``macro`` rebuild builds in a side tag of its target's build tag, made through Koji's
+# sidetag hub plugin as the builder host's user (policy ``sidetag``), with the kernel's
+# version-release as an RPM macro (allowed by the build tag's sidetag_rpm_macros_allowed).
+# It is removed when the rebuild's task ends.
+
+def _sidetag_plugin():
+    plugin = sys.modules.get("_koji_plugin__sidetag_hub")
+    if plugin is None:
+        raise koji.GenericError("the macro strategy needs Koji's sidetag hub plugin "
+                                "(hub.conf: Plugins = ... sidetag_hub)")
+    return plugin
+
+
+def _make_side_tag(target_name, macros):
+    plugin = _sidetag_plugin()
+    target = kojihub.get_build_target(target_name, strict=True)
+    made = plugin.createSideTag(target["build_tag"])
+    plugin.editSideTag(made["id"], rpm_macros=macros)
+    logger.info("kabi: side tag %s of %s with %s", made["name"], target["build_tag_name"],
+                ", ".join("%%{%s} %s" % kv for kv in sorted(macros.items())))
+    return made
+
+
+def _remove_side_tag(claim):
+    if not claim.get("side_tag_id"):
+        return
+    tag = kojihub.get_tag(claim["side_tag_id"])
+    if tag is None:
+        return  # removed already (by hand, or sidetag's remove_empty)
+    try:
+        _sidetag_plugin()._remove_sidetag(tag)
+        logger.info("kabi: side tag %s removed (rebuild task %s ended)", tag["name"],
+                    claim["task_id"])
+    except koji.GenericError as exc:
+        logger.warning("kabi: side tag %s not removed: %s", tag["name"], fault_message(exc))
+
+
+# --------------------------------------------------------------------------- outcomes
+#
+# When a rebuild ends it is judged against the kernel it was made for.  A build that
+# completed (build state COMPLETE) or a scratch task that closed gets a kabiJudge task
+# (reading RPMs is a builder's work), made in the same transaction; a task that failed or
+# was cancelled is recorded at once.  The first outcome stays.
+
+def _judge_later(claim, build_id=None):
+    if claim["judge_task_id"] or claim["outcome"]:
+        return
+    owner = SETTINGS.owner or kojihub.Task(claim["check_task_id"]).getOwner()
+    judge = kojihub.make_task("kabiJudge", [claim["id"]], channel=SETTINGS.channel,
+                              priority=SETTINGS.priority, owner=owner)
+    update = UpdateProcessor("kabi_rebuild", clauses=["id = %(id)i"], values=claim)
+    update.set(judge_task_id=judge, result_build_id=build_id)
+    update.execute()
+    logger.info("kabi: rebuild task %s of %s ended -> kabiJudge task %s", claim["task_id"],
+                claim["nvr"], judge)
+
+
+def _record_outcome(claim, outcome, detail, build_nvr=None):
+    update = UpdateProcessor("kabi_rebuild", clauses=["id = %(id)i", "outcome IS NULL"],
+                             values=claim, rawdata={"outcome_ts": "NOW()"})
+    update.set(outcome=outcome, outcome_detail=detail)
+    if not update.execute():
+        return  # judged before: the first outcome stays, and was published
+    logger.info("kabi: rebuild task %s of %s for %s: %s", claim["task_id"], claim["nvr"],
+                claim["kernel"], outcome)
+    _queue(messages.rebuild_finished(claim["check_task_id"], claim["task_id"],
+                                     claim["package"], claim["nvr"], claim["kernel"], outcome,
+                                     detail, build_nvr))
+
+
+@callback("postTaskStateChange")
+@ignore_error
+def kabi_rebuild_ended(cbtype, *args, **kws):
+    """A rebuild's build task ended: judge it (or record why not), remove its side tag."""
+    info = kws.get("info") or {}
+    new = kws.get("new")
+    if (DISABLED or kws.get("attribute") != "state" or info.get("method") != "build"
+            or not info.get("parent") or new not in ("CLOSED", "FAILED", "CANCELED")):
+        return
+    claim = _claim_of_task(info["id"])
+    if claim is None:
+        return
+    _remove_side_tag(claim)
+    if new == "CLOSED":
+        _judge_later(claim)  # a scratch build (a real one was judged at COMPLETE)
+    elif not claim["judge_task_id"] and not claim["outcome"]:
+        if new == "CANCELED":
+            _record_outcome(claim, CANCELED, "build task %s was cancelled" % info["id"])
+            return
+        fault = kojihub.Task(info["id"]).getResult(raise_fault=False)
+        text = fault.get("faultString", "") if isinstance(fault, dict) else str(fault)
+        why = fault_message(koji.GenericError(text))[:300] or "no reason given"
+        _record_outcome(claim, BUILD_FAILED, "build task %s failed: %s (its logs: "
+                        "koji taskinfo -v %s)" % (info["id"], why, info["id"]))
+
+
+@export_in("kabi")
+def judgeRebuild(task_id, outcome, detail, build=None):
+    """Record what a kabiJudge task found (host only); the first outcome stays."""
+    _assert_enabled()
+    task_id = _arg(task_id, int, ("task_id", "a task ID"))
+    _arg(outcome, str, ("outcome", "a string"))
+    _arg(detail, str, ("detail", "a string"))
+    if outcome not in OUTCOMES:
+        raise koji.ParameterError("outcome must be one of %s" % ", ".join(OUTCOMES))
+    host = kojihub.Host()
+    host.verify()
+    kojihub.Task(task_id).assertHost(host.id)
+    found = _claims(["kabi_rebuild.judge_task_id = %(task_id)i"], {"task_id": task_id})
+    if not found:
+        raise koji.GenericError("task %s judges no rebuild" % task_id)
+    _record_outcome(found[0], outcome, detail, build)
+    return found[0]["id"]
+
+
+@export_in("kabi")
+def rebuilds(kernel=None, package=None, rebuild_id=None, limit=200):
+    """Rebuilds koji-kabi submitted, newest first, with their state and outcome."""
+    _assert_enabled()
+    _arg(kernel, (str, int), ("kernel", "a kernel build"), none_allowed=True)
+    _arg(package, str, ("package", "a package name"), none_allowed=True)
+    _arg(rebuild_id, int, ("rebuild_id", "a rebuild ID"), none_allowed=True)
+    limit = _arg(limit, int, ("limit", "a number"))
+    _assert_table()
+    clauses, values = [], {}
+    if kernel is not None:
+        clauses.append("kabi_rebuild.kernel = %(kernel)s")
+        values["kernel"] = kojihub.get_build(kernel, strict=True)["nvr"]
+    if package is not None:
+        clauses.append("kabi_rebuild.package = %(package)s")
+        values["package"] = package
+    if rebuild_id is not None:
+        clauses.append("kabi_rebuild.id = %(rebuild_id)i")
+        values["rebuild_id"] = rebuild_id
+    rows = _claims(clauses, values, {"order": "-id", "limit": max(1, min(limit, 5000))})
+    builds = {}
+    for row in rows:
+        row["state"] = koji.TASK_STATES[row["state"]]
+        for key in ("created_ts", "outcome_ts"):
+            row[key] = row[key].timestamp() if row[key] is not None else None
+        bid = row["result_build_id"]
+        if bid and bid not in builds:
+            builds[bid] = kojihub.get_build(bid)
+        row["result_build"] = builds[bid]["nvr"] if bid and builds.get(bid) else None
+    return rows
 
 
 # --------------------------------------------------------------------------- policy
@@ -570,10 +796,7 @@ def _policy_decide(data, args):
     broken = [r for r in bad if not r["no_table"]]
     if broken:  # a definite incompatibility outranks what cannot be decided
         _WHY.text = "%s does not match %s: %s; koji kabi-check %s --tag %s shows the symbols" % (
-            build["nvr"], kbuild["nvr"], ", ".join(
-                "%s %d missing, %d CRC mismatches" % (r["key"], len(r["missing"]),
-                                                      len(r["mismatched"])) for r in broken),
-            build["nvr"], tag_name)
+            build["nvr"], kbuild["nvr"], mismatch_summary(broken), build["nvr"], tag_name)
         if data.get("operation") in ("tag", "move"):
             _deny_once(messages.tag_denied(tag_name, build["nvr"], kbuild["nvr"],
                                            data["operation"], _WHY.text, _user(data)))
@@ -581,7 +804,23 @@ def _policy_decide(data, args):
     return None if bad else True
 
 
-_WHY = threading.local()  # the last denial's reason, per request thread
+_WHY = threading.local()
+
+
+class KabiRebuildTest(koji.policy.BaseSimpleTest):
+    """``kabi_rebuild``: the build task is one koji-kabi submitted (for build_from_srpm:
+    ``kabi_rebuild :: allow`` lets SRPM rebuilds through and nothing else)."""
+
+    name = "kabi_rebuild"
+
+    def run(self, data):
+        if DISABLED or not data.get("task_id"):
+            return False
+        try:
+            return _claim_of_task(data["task_id"]) is not None
+        except Exception:
+            logger.exception("kabi_rebuild: failed; returning False")
+            return False  # the last denial's reason, per request thread
 
 
 def _user(data):

@@ -52,6 +52,7 @@ class FakeKoji:
         self.claims: dict[str, int] = {}  # claim key -> task that claimed it
         self.rebuild_of: dict[str, int] = {}  # claim key -> its rebuild task
         self.failed: set[str] = set()  # claim keys whose rebuild failed: claimable again
+        self.failed_before: set[str] = set()  # failed for the same build and kernel
         self.claim_calls: list[list[dict]] = []
         self.subtasks: list[dict] = []
 
@@ -184,6 +185,9 @@ class FakeKoji:
             if r["label"] in mine:
                 out.append({"key": key, "status": "submitted", "task_id": mine[r["label"]],
                             "check_task_id": task_id})
+            elif key in self.failed_before:
+                out.append({"key": key, "status": "failed before", "task_id":
+                            self.rebuild_of.get(key), "check_task_id": self.claims[key]})
             elif key in self.claims and key not in self.failed:
                 out.append({"key": key, "status": "duplicate", "check_task_id": self.claims[key],
                             "task_id": self.rebuild_of.get(key)})

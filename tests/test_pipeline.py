@@ -34,7 +34,8 @@ def rules(**overrides: Any) -> Rules:
         "watch": [{"kernel_tag": "el9-kernel", "kmod_tags": ["kmods9-testing"],
                    "target": "kmods9-el9"}],
         "rebuild": {"mode": "scratch", "priority": 33},
-        "packages": {"kmod-optout": {"opt_out": True}, "kmod-nvidia": {"mode": "build"}},
+        "packages": {"kmod-optout": {"opt_out": True}, "kmod-nvidia": {"mode": "build"},
+                     "kmod-nosrc": {"mode": "build"}},  # no SCM source: cannot be rebuilt
     }
     for key, value in overrides.items():
         data[key] = {**data[key], **value} if key in ("rebuild", "packages") else value
@@ -65,6 +66,13 @@ class World:
     builds: dict[str, dict]  # by package (kernels by NVR)
     rpms: Rpms
     task_id: Optional[int] = None  # of the last check
+    staged: list = field(default_factory=list)  # SRPMs "uploaded" by stage_srpm
+
+    def stage(self, build_id: int) -> str:
+        """The builder's stage_srpm: the SRPM under the task's work directory."""
+        nvr = next(b["nvr"] for b in self.builds.values() if b["id"] == build_id)
+        self.staged.append(build_id)
+        return f"tasks/{self.task_id}/{nvr}.src.rpm"
 
     def add_kernel(self, paths: list, tag: Optional[str] = "el9-kernel") -> dict:
         """A kernel built by a build task, as the hub hook would see it complete."""
@@ -79,6 +87,7 @@ class World:
         report, checked to be JSON as uploaded."""
         clock = clock or Clock()
         self.task_id = task_id = task_id or self.koji.add_task([ref, {}])
+        ctx.setdefault("stage_srpm", self.stage)
         context = Context(self.koji, self.koji, rules_ or rules(), task_id, sleep=clock.sleep,
                           clock=clock, fetch=self.koji.fetch, **ctx)
         report = run_check(context, ref, opts or CheckOptions())
@@ -129,6 +138,7 @@ def test_new_kernel_gives_exactly_the_right_rebuild_requests(world: World) -> No
     tasks = {t["arglist"][0]: t for t in world.koji.subtasks}
     assert set(tasks) == {source_for(p) for p in REBUILT}  # from build.source or its task
     rebuilds = by_package(report)
+    assert {r["strategy"] for r in rebuilds.values()} == {"buildroot"}
     for package in REBUILT:
         t = tasks[source_for(package)]
         meta = t["arglist"][2]["custom_user_metadata"]["kabi"]
@@ -156,7 +166,8 @@ def test_new_kernel_gives_exactly_the_right_rebuild_requests(world: World) -> No
     assert rebuilds["kmod-nvidia"]["broken_symbols"] == changed[4:6]
     assert {s["package"]: s["reason"] for s in report["skipped"]} == {
         "kmod-optout": "opted out in the rules",
-        "kmod-nosrc": "build has no recorded SCM source to rebuild from"}
+        "kmod-nosrc": "the build has no recorded SCM source; a rebuild from the SRPM is "
+                      "scratch or draft only (mode is build)"}
     # the verdicts and the delta, from the RPM headers
     x86 = arch(report)
     bad = {v["rpm"]: v for v in x86["verdicts"] if not v["compatible"]}
@@ -350,10 +361,68 @@ def test_an_unreadable_build_task_loses_only_that_source(world: World) -> None:
     world.koji.task_faults.add(world.builds["kmod-gone"]["task_id"])
     k2 = world.add_kernel(world.rpms.k2)
     report = world.check(k2["id"])
+    # its source is lost: it is rebuilt from its SRPM (scratch), the others from SCM
     assert {t["arglist"][0] for t in world.koji.subtasks} == {
-        source_for("kmod-crc"), source_for("kmod-nvidia")}
-    assert {s["package"]: s["reason"] for s in report["skipped"]}["kmod-gone"] == \
-        "build has no recorded SCM source to rebuild from"
+        source_for("kmod-crc"), source_for("kmod-nvidia"),
+        f"tasks/{world.task_id}/{GONE}.src.rpm"}
+    assert by_package(report)["kmod-gone"]["strategy"] == "srpm"
+
+
+def test_a_build_without_scm_source_is_rebuilt_from_its_srpm(world: World) -> None:
+    k2 = world.add_kernel(world.rpms.k2)
+    report = world.check(k2["id"], rules(packages={"kmod-nosrc": {"mode": "draft"}}))
+    staged = f"tasks/{world.task_id}/kmod-nosrc-1.0-1.el9.src.rpm"
+    (task,) = [t for t in world.koji.subtasks if t["arglist"][0] == staged]
+    assert world.staged == [world.builds["kmod-nosrc"]["id"]]
+    assert task["arglist"][1] == "kmods9-el9" and task["arglist"][2]["draft"] is True
+    assert task["arglist"][2]["custom_user_metadata"]["kabi"]["strategy"] == "srpm"
+    row = by_package(report)["kmod-nosrc"]
+    assert (row["status"], row["strategy"], row["source"]) == ("submitted", "srpm", staged)
+    sent = {r["package"]: r for r in world.koji.claim_calls[-1]}
+    assert sent["kmod-nosrc"]["strategy"] == "srpm" and sent["kmod-nosrc"]["macro"] is None
+
+
+def test_an_srpm_that_cannot_be_staged_costs_only_its_rebuild(world: World) -> None:
+    def broken(build_id: int) -> str:
+        raise KabiError("kmod-nosrc-1.0-1.el9", "the build has no SRPM to rebuild from")
+    k2 = world.add_kernel(world.rpms.k2)
+    report = world.check(k2["id"], rules(packages={"kmod-nosrc": {"mode": "scratch"}}),
+                         stage_srpm=broken)
+    statuses = {p: (r["status"], r["detail"]) for p, r in by_package(report).items()}
+    assert statuses.pop("kmod-nosrc") == ("not submitted", "its SRPM could not be staged: "
+                                          "kmod-nosrc-1.0-1.el9: the build has no SRPM to "
+                                          "rebuild from")
+    assert {s for s, _d in statuses.values()} == {"submitted"}
+
+
+def test_the_macro_strategy_asks_for_a_side_tag_with_the_kernel_version(world: World) -> None:
+    k2 = world.add_kernel(world.rpms.k2)
+    report = world.check(k2["id"], rules(rebuild={"strategy": "macro", "mode": "draft"},
+                                         packages={"kmod-crc": {"macro": "kernel_version"},
+                                                   "kmod-gone": {"strategy": "buildroot"}}))
+    sent = {r["package"]: r for r in world.koji.claim_calls[-1]}
+    vr = f"{k2['version']}-{k2['release']}"
+    assert (sent["kmod-crc"]["strategy"], sent["kmod-crc"]["macro"]) == (
+        "macro", {"kernel_version": vr})
+    assert (sent["kmod-gone"]["strategy"], sent["kmod-gone"]["macro"]) == ("buildroot", None)
+    rows = by_package(report)
+    assert rows["kmod-crc"]["macro"] == f"kernel_version={vr}"
+    # a real build cannot come out of a side tag (it is untagged when the tag goes)
+    assert "kmod-nvidia" not in sent
+    assert {s["package"]: s["reason"] for s in report["skipped"]}["kmod-nvidia"] == \
+        "a macro rebuild is scratch or draft only (mode is build)"
+
+
+def test_a_rebuild_that_failed_before_is_reported_not_resubmitted(world: World) -> None:
+    k2 = world.add_kernel(world.rpms.k2)
+    world.check(k2["id"])
+    key = next(iter(world.koji.claims))
+    world.koji.failed_before.add(key)
+    again = world.check(k2["id"])
+    row = next(r for r in again["rebuilds"] if r["status"] == "failed before")
+    assert row["task_id"] == world.koji.rebuild_of[key]
+    assert row["detail"] == (f"build task {row['task_id']} failed for this kmod build and "
+                             "kernel; not resubmitted until either changes")
 
 
 # --------------------------------------------------------------------------- inputs

@@ -23,13 +23,24 @@ import pytest
 
 from tests.integration import kit as kitmod
 from tests.integration.kit import Kit
-from tests.integration.realkoji import HOLD_CHANNEL, PHASES, STRAY_CHANNEL, RealKoji, unavailable
+from tests.integration.realkoji import (
+    HOLD_CHANNEL,
+    PHASES,
+    SIDETAG_PERM,
+    STRAY_CHANNEL,
+    RealKoji,
+    unavailable,
+)
 from tests.integration.worlds import ARM, X86, Series, build_series, plain_package, source_for
 
 #: how long the hub may take to notice a changed rules file (koji_kabi.rules.RulesFile)
 RULES_INTERVAL = 2.2
 STAMP = time.strftime("%m%d%H%M%S", time.gmtime()) + f"p{os.getpid() % 1000}"
-SCENARIOS = ("hook", "main", "pair", "lim", "nodb", "kill", "crash", "race", "msg")
+SCENARIOS = ("hook", "main", "pair", "lim", "nodb", "kill", "crash", "race", "msg", "strat")
+#: the rebuild strategies scenario (test_strategies.py): its kmods' rules
+STRATEGY_RULES = {"kmod-strata": {"strategy": "macro", "mode": "draft"},
+                  "kmod-stratb": {"mode": "draft"}, "kmod-stratc": {"mode": "draft"},
+                  "kmod-stratd": {"mode": "draft"}}
 
 
 def names(scenario: str) -> dict[str, str]:
@@ -52,7 +63,9 @@ def rules_text(**rebuild: Any) -> str:
         "kernel_packages": ["kernel"],
         "watch": watch,
         "rebuild": {"mode": "scratch", "priority": 33, **rebuild},
-        "packages": {"kmod-optout": {"opt_out": True}, "kmod-nvidia": {"mode": "build"}},
+        # kmod-nosrc (no SCM source) in mode build cannot be rebuilt from its SRPM
+        "packages": {"kmod-optout": {"opt_out": True}, "kmod-nvidia": {"mode": "build"},
+                     "kmod-nosrc": {"mode": "build"}, **STRATEGY_RULES},
     }, sort_keys=False)
 
 
@@ -122,6 +135,7 @@ class Hub:
             kit.channel(channel)
         kit.user("alice", "kabi")
         kit.user("bob")
+        kit.user("builder1", SIDETAG_PERM)  # the host's user makes the side tags
         for s in SCENARIOS:
             n = names(s)
             kit.tag(n["kernel"])
@@ -130,6 +144,9 @@ class Hub:
             if s == "main":
                 kit.tag(n["gated"])
             kit.target(n["target"], n["build"], n["kmods"])
+        # a side tag of this build tag may set %{kversion} (sidetag's editSideTag)
+        kit.admin.editTag2(names("strat")["build"],
+                           extra={"sidetag_rpm_macros_allowed": "kversion"})
 
 
 class _Prewarm(threading.Thread):

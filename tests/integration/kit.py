@@ -91,8 +91,10 @@ class Kit:
             self.admin.uploadWrapper(str(p), serverdir)
         return serverdir
 
-    def cg_import(self, paths: Sequence[Path], source: str) -> dict:
-        """A content-generator import recording the SCM ``source`` on the build."""
+    def cg_import(self, paths: Sequence[Path], source: Optional[str],
+                  task_id: Optional[int] = None) -> dict:
+        """A content-generator import recording the SCM ``source`` on the build (and the
+        task that made it: how a rebuild's result is imported here, where no build runs)."""
         me = self.admin.getLoggedInUser()["name"]
         if me not in self.admin.listCGs().get(CG, {}).get("users", []):
             self.admin.grantCGAccess(me, CG, create=True)
@@ -102,7 +104,8 @@ class Kit:
         metadata = {
             "metadata_version": 0,
             "build": {"name": name, "version": version, "release": release,
-                      "source": source, "start_time": now, "end_time": now, "extra": {}},
+                      "source": source, "start_time": now, "end_time": now, "extra": {},
+                      **({"task_id": task_id} if task_id else {})},
             "buildroots": [{"id": 1, "host": {"os": "koji-kabi tests", "arch": "x86_64"},
                             "content_generator": {"name": CG, "version": "1"},
                             "container": {"type": "none", "arch": "x86_64"},
@@ -115,9 +118,10 @@ class Kit:
         serverdir = self.upload(paths)
         return self.admin.CGImport(metadata, serverdir)
 
-    def cg_build(self, paths: Sequence[Path], source: str) -> dict:
+    def cg_build(self, paths: Sequence[Path], source: Optional[str],
+                 task_id: Optional[int] = None) -> dict:
         """:meth:`cg_import`, returning the build."""
-        return self.admin.getBuild(self.cg_import(paths, source)["build_id"])
+        return self.admin.getBuild(self.cg_import(paths, source, task_id)["build_id"])
 
     def task_build(self, paths: Sequence[Path], source: str, target: str = "",
                    draft: bool = False, record_source: bool = True) -> dict:

@@ -43,6 +43,9 @@ PY = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 HOLD_CHANNEL, STRAY_CHANNEL = "kabi-it-rebuilds", "kabi-it-strays"
 PHASES = ("plain", "disabled", "full")
 SCHEMA_SQL = Path("/usr/share/koji-kabi/kabi-schema.sql")
+UPGRADE_SQL = Path("/usr/share/koji-kabi/kabi-schema-upgrade.sql")
+#: the permission that lets the builder hosts make side tags (README "Rebuild strategies")
+SIDETAG_PERM = "kabi-sidetag"
 DENY = "deny kmod does not match the kABI of the kernel in this tag"
 
 
@@ -181,9 +184,16 @@ class RealKoji:
             "    is_child_task :: parent\n"
             "    all :: use default\n"
             "build_rpm =\n"
-            "    all :: deny test hub: no mock, builds never run here\n")
-        if phase != "plain":  # the kabi_compatible test exists only with the plugin
+            "    all :: deny test hub: no mock, builds never run here\n"
+            "sidetag =\n"
+            f"    has_perm {SIDETAG_PERM} :: allow\n"
+            "    all :: deny\n")
+        if phase != "plain":  # kabi_compatible and kabi_rebuild exist only with the plugin
             text += (
+                "build_from_srpm =\n"
+                "    kabi_rebuild :: allow\n"
+                "    has_perm admin :: allow\n"
+                "    all :: deny\n"
                 "tag =\n"
                 f"    tag {self.gated_tag_glob} :: {{\n"
                 f"        kabi_compatible !! {DENY}\n"
@@ -193,7 +203,9 @@ class RealKoji:
 
     # ------------------------------------------------------------------ lifecycle
     def env(self, phase: str) -> dict[str, str]:
-        hub_plugins = {"plain": "", "disabled": "kabi_hub", "full": "kabi_hub kabi_it"}[phase]
+        # Koji's own sidetag plugin, for the macro strategy's side tags
+        hub_plugins = {"plain": "", "disabled": "kabi_hub",
+                       "full": "kabi_hub kabi_it sidetag_hub"}[phase]
         if phase == "full" and self.no_messages is None:
             hub_plugins += " protonmsg"  # Koji's own, from the source the hub runs
         hub_conf = self.broken_hub_conf if phase == "disabled" else self.hub_conf
@@ -230,8 +242,10 @@ class RealKoji:
             PROTONMSG_CONF.write_text(self.broker.protonmsg_conf())
             PROTONMSG_CONF.chmod(0o644)
         _run([str(HARNESS / "up.sh"), "--restart"], env=self.env(phase), what="realkoji up.sh")
-        if phase == "full" and not self.has_schema():
-            self.apply_schema()
+        if phase == "full":
+            if not self.has_schema():
+                self.apply_schema()
+            self.psql("-f", str(UPGRADE_SQL))  # what an admin does after an update
         self.phase = phase
         seconds = time.monotonic() - started
         self.started.append(seconds)
