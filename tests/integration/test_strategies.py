@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
+import jsonschema
 import pytest
 
+from koji_kabi import messages
+from tests.integration.broker import Listener, listening
 from tests.integration.conftest import STAMP, names
 from tests.integration.kit import CLOSED, Kit, note
+from tests.integration.realkoji import RealKoji
 from tests.integration.worlds import X86, Series, build_series, source_for
 from tests.support import rpmfactory as rf
 
@@ -37,10 +43,24 @@ class StratWorld:
     task: dict  # K2's kabiCheck
     children: dict[str, dict]  # package -> its rebuild's build task (with request)
     out: Path
+    bus: Optional[Listener]
 
 
 @pytest.fixture(scope="module")
-def strat(koji_phase: Kit, rpm_dirs: tuple[Path, Path]) -> StratWorld:
+def bus(realkoji: RealKoji, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[Optional[Listener]]:
+    """A consumer of the outcomes, when the tier has its broker."""
+    if realkoji.no_messages:
+        yield None
+        return
+    out = tmp_path_factory.mktemp("strat-bus") / "messages.jsonl"
+    with listening(realkoji.broker, "/topic/koji.kabi.rebuild.finished", out) as listener:
+        yield listener
+
+
+@pytest.fixture(scope="module")
+def strat(koji_phase: Kit, rpm_dirs: tuple[Path, Path],
+          bus: Optional[Listener]) -> StratWorld:
     kit, (out, cache) = koji_phase, rpm_dirs
     s = build_series(out, cache, STAMP, "strat", 121, (X86,), 80,
                      {k: {X86: [f"stable:{i}:{i + 4}", f"changed:{i}:{i + 1}"]}
@@ -63,7 +83,7 @@ def strat(koji_phase: Kit, rpm_dirs: tuple[Path, Path]) -> StratWorld:
     for child in kit.rebuilds(task["id"]):
         meta = child["request"][2]["custom_user_metadata"]["kabi"]
         children[next(k for k in KMODS if meta["rebuild_of"] == s.kmod_nvr[k])] = child
-    return StratWorld(kit, s, n, k2, task, children, out / "strat-rebuilt")
+    return StratWorld(kit, s, n, k2, task, children, out / "strat-rebuilt", bus)
 
 
 def _rebuilt(w: StratWorld, kmod: str, against: str) -> list[Path]:
@@ -213,3 +233,19 @@ def test_a_new_kernel_retries_what_failed(strat: StratWorld) -> None:
         f"(build task {strat.children['kmod-stratb']['id']})")
     for r in kit.rebuilds(task["id"]):
         assert r["request"][2]["wait_builds"] == [k3["nvr"]]
+
+
+def test_each_outcome_is_published_once_judged(strat: StratWorld) -> None:
+    if strat.bus is None:
+        pytest.skip("no broker in this run (KOJI_KABI_IT_AMQP=0 or no RabbitMQ)")
+    tasks = {strat.children[k]["id"]: k for k in KMODS}
+    got = strat.bus.wait_for(lambda m: m["body"].get("task_id") in tasks, count=4)
+    validator = jsonschema.Draft202012Validator(messages.schema())
+    for m in got:
+        validator.validate(m["body"])
+        row = _row(strat, tasks[m["body"]["task_id"]])
+        assert (m["body"]["outcome"], m["body"]["detail"], m["body"]["build"]) == (
+            row["outcome"], row["detail"], row["result_build"])
+        assert m["props"]["outcome"] == row["outcome"]
+    assert sorted(m["body"]["outcome"] for m in got) == [
+        "build failed", "build failed", "fixed", "still broken"]
