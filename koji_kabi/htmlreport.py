@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
@@ -274,13 +275,30 @@ def series_html(reports: Sequence[SeriesReport], symbols: Sequence[str] = ()) ->
     return page("kABI series report", body)
 
 
-def check_html(verdicts: Sequence[Verdict]) -> str:
+def rebuild_outcomes_html(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The rebuilds made for a kernel (``kabi.rebuilds`` rows) and how each ended."""
+    def outcome(r: Mapping[str, Any]) -> str:
+        return r.get("outcome") or ("judging" if r.get("judge_task_id") else "not finished")
+    counts = Counter(outcome(r) for r in rows)
+    return ["<h2>Rebuilds and how they ended</h2>",
+            share_bar("outcomes", "rebuilds by outcome", sorted(counts.items())),
+            _table(["package", "rebuild of", "strategy", "task", "new build", "outcome",
+                    "detail"],
+                   [(r["package"], r["nvr"], r["strategy"], r["task_id"],
+                     r.get("result_build") or "-", outcome(r), r.get("detail") or "")
+                    for r in rows], "rebuild", (3,))]
+
+
+def check_html(verdicts: Sequence[Verdict], kernel: str = "",
+               rebuilds: Sequence[Mapping[str, Any]] = ()) -> str:
     bad = sum(1 for v in verdicts if not v.compatible)
-    kernel = verdicts[0].kernel if verdicts else ""
+    kernel = kernel or (verdicts[0].kernel if verdicts else "")
     body = [f"<h2>{len(verdicts)} kmods on {_e(kernel)}: {bad} incompatible</h2>",
             share_bar("verdicts", "kmods by verdict", [("compatible", len(verdicts) - bad),
                                                        ("incompatible", bad)]),
             _verdict_table(verdicts), *_broken_details(verdicts)]
+    if rebuilds:
+        body += rebuild_outcomes_html(rebuilds)
     return page(f"kABI check on {kernel}", body)
 
 

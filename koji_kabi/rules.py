@@ -20,9 +20,9 @@ MODES = ("scratch", "draft", "build")
 #: how a rebuild gets the new kernel (README "Rebuild strategies")
 STRATEGIES = ("buildroot", "macro", "srpm")
 #: what rpm accepts as a macro name (and sidetag's editSideTag checks again)
-MACRO = re.compile(r"^[A-Za-z_][A-Za-z0-9_]+$")
+MACRO = re.compile(r"[A-Za-z_][A-Za-z0-9_]+")
 #: what Koji accepts as a tag, target or package name (and no glob or space)
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.+-]*$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_.+-]*")
 #: smallest value of each number in ``rebuild:``
 MINIMUM = {"max_per_task": 0, "max_in_flight": 1, "priority": 0, "hold_back_free_tasks": 0,
            "hold_back_seconds": 0}
@@ -142,7 +142,7 @@ class _Reader:
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise self._err(key, "expected a list of names")
-            bad = next((v for v in value if not NAME.match(v)), None)
+            bad = next((v for v in value if not NAME.fullmatch(v)), None)
             if bad is not None:
                 raise self._err(key, f"not a Koji name: {bad!r}")
             return tuple(value)
@@ -153,7 +153,7 @@ class _Reader:
     def name(self, key: str) -> Optional[str]:
         """A tag, target or package name."""
         value = self.get(key, str, None)
-        if value is not None and not NAME.match(value):
+        if value is not None and not NAME.fullmatch(value):
             raise self._err(key, f"not a Koji name: {value!r}")
         return value
 
@@ -168,7 +168,7 @@ class _Reader:
 
     def macro(self, key: str) -> Optional[str]:
         value = self.get(key, str, None)
-        if value is not None and not MACRO.match(value):
+        if value is not None and not MACRO.fullmatch(value):
             raise self._err(key, f"not an RPM macro name: {value!r}")
         return value
 
@@ -213,7 +213,7 @@ def parse_rules(data: Any, source: str) -> Rules:
         w.done()
     packages = {}
     for name, entry in (top.get("packages", dict, {}) or {}).items():
-        if not isinstance(name, str) or not NAME.match(name):
+        if not isinstance(name, str) or not NAME.fullmatch(name):
             raise KabiError(source, f"packages: not a Koji package name: {name!r}")
         p = _Reader(entry, f"packages.{name}", source)
         packages[name] = PackageRule(p.mode("mode"), p.name("target"),

@@ -232,7 +232,8 @@ class KabiJudgeTask(BaseTaskHandler):
         paths = []
         for tid in dict.fromkeys(tasks):
             for name in self.session.listTaskOutput(tid):
-                if name.endswith(".rpm") and not name.endswith(".src.rpm"):
+                if (name.endswith(".rpm") and not name.endswith(".src.rpm")
+                        and "-debuginfo-" not in name and "-debugsource-" not in name):
                     paths.append(self.localPath("work/%s/%s" % (koji.pathinfo.taskrelpath(tid),
                                                                 name)))
         return paths

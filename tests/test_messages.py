@@ -4,11 +4,13 @@ schema refuses what a consumer could not rely on."""
 from __future__ import annotations
 
 import copy
+from typing import Optional
 
 import jsonschema
 import pytest
 
 from koji_kabi import messages
+from koji_kabi.outcome import OUTCOMES
 
 VALIDATOR = jsonschema.Draft202012Validator(messages.schema())
 SUMMARY = {"kernel": "kernel-5.14.0-2.el9", "previous": "kernel-5.14.0-1.el9",
@@ -66,6 +68,44 @@ def test_a_rebuild_and_a_denial() -> None:
 def test_the_schema_refuses_a_spoiled_body(spoil) -> None:
     body = copy.deepcopy(dict(messages.check_finished(10, "kernel-5.14.0-2.el9",
                                                       SUMMARY).body))
+    spoil(body)
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate(body)
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES)
+@pytest.mark.parametrize("build", [None, "kmod-a-1-2.el9"])
+def test_a_finished_rebuild_for_each_outcome(outcome: str, build: Optional[str]) -> None:
+    m = messages.rebuild_finished(10, 12, "kmod-a", "kmod-a-1-1.el9", "kernel-5.14.0-2.el9",
+                                  outcome, "matches kernel-5.14.0-2.el9 (x86_64)", build)
+    VALIDATOR.validate(m.body)
+    assert m.topic == "kabi.rebuild.finished" == messages.REBUILD_FINISHED
+    assert (m.body["event"], m.body["outcome"], m.body["build"]) == ("rebuild-finished",
+                                                                     outcome, build)
+    assert (m.body["task_id"], m.body["check_task_id"]) == (12, 10)
+    assert m.props["outcome"] == outcome and m.props["type"] == "KabiRebuildFinished"
+    assert all(isinstance(v, (str, int)) for v in m.props.values())  # AMQP-filterable
+
+
+@pytest.mark.parametrize("outcome", ["", "Fixed", "judging", "broken"])
+def test_a_finished_rebuild_with_an_unknown_outcome_is_refused(outcome: str) -> None:
+    m = messages.rebuild_finished(10, 12, "kmod-a", "kmod-a-1-1.el9", "kernel-5.14.0-2.el9",
+                                  outcome, "", None)
+    assert not VALIDATOR.is_valid(m.body)
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate(m.body)
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda b: b.pop("detail"),
+    lambda b: b.update(build=""),  # an empty NVR is no build
+    lambda b: b.update(task_id=0),
+    lambda b: b.update(event="rebuild"),  # a finished rebuild is no submitted one
+])
+def test_the_schema_refuses_a_spoiled_finished_rebuild(spoil) -> None:
+    body = copy.deepcopy(dict(messages.rebuild_finished(
+        10, 12, "kmod-a", "kmod-a-1-1.el9", "kernel-5.14.0-2.el9", OUTCOMES[0], "", None).body))
+    VALIDATOR.validate(body)
     spoil(body)
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate(body)

@@ -198,11 +198,18 @@ def test_a_failed_rebuild_is_build_failed_and_not_submitted_again(strat: StratWo
                != strat.series.kmod_nvr["kmod-stratc"] for c in kit.rebuilds(again["id"]))
 
 
-def test_koji_kabi_check_shows_how_each_rebuild_ended(strat: StratWorld) -> None:
+def test_koji_kabi_check_shows_how_each_rebuild_ended(strat: StratWorld,
+                                                      tmp_path: Path) -> None:
     for kmod in ("kmod-strata", "kmod-stratb", "kmod-stratc", "kmod-stratd"):
         _row(strat, kmod)  # every outcome is in (the tests above made them)
-    res = strat.kit.rk.koji("kabi-check", strat.k2["nvr"], user=None)
+    page = tmp_path / "k2.html"
+    res = strat.kit.rk.koji("kabi-check", strat.k2["nvr"], "--html", str(page), user=None)
     assert res.returncode == 1, res  # K2 breaks the kmods in the tag
+    html = page.read_text()
+    assert html.count('<tr class="rebuild">') == len(strat.kit.anon.kabi.rebuilds(
+        kernel=strat.k2["nvr"]))
+    for outcome in ("fixed", "still broken", "build failed"):
+        assert f"<td>{outcome}</td>" in html
     section = res.stdout.split(f"Rebuilds for {strat.k2['nvr']}\n", 1)[1]
     lines = {line.split()[0]: line for line in section.splitlines()[1:]}
     assert re.search(r" macro +\d+ +\S+ +fixed +matches ", lines["kmod-strata"])
