@@ -27,7 +27,10 @@ from koji_kabi.verdict import Verdict
 COLORS = {"added": "#2e7d32", "removed": "#c62828", "changed": "#ef6c00",
           "compatible": "#43a047", "broken": "#e53935", "rebuilt": "#1e88e5",
           "stable": "#1e88e5", "unchanged": "#90a4ae", "absent": "#6d4c41",
-          "incompatible": "#e53935", "bar": "#5c6bc0"}
+          "incompatible": "#e53935", "bar": "#5c6bc0",
+          # how rebuilds ended (koji_kabi.outcome), and the two states before an end
+          "fixed": "#43a047", "still broken": "#e53935", "build failed": "#8e24aa",
+          "canceled": "#90a4ae", "judging": "#fdd835", "not finished": "#cfd8dc"}
 CSS = """
 body{font:14px/1.4 sans-serif;margin:1.5em;color:#212121;max-width:1200px}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ccc}

@@ -110,3 +110,18 @@ def test_an_unwritable_html_file_is_one_line(bad: str) -> None:
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"koji-kabi: {bad}: cannot write the HTML report"), line
+
+
+def test_rebuild_outcomes_are_a_bar_and_a_row_each() -> None:
+    from koji_kabi.outcome import OUTCOMES
+
+    rows = [{"package": f"kmod-{i}", "nvr": f"kmod-{i}-1-1", "strategy": "buildroot",
+             "task_id": 10 + i, "result_build": None, "judge_task_id": None,
+             "outcome": outcome, "detail": f"<b>{outcome}</b>"}
+            for i, outcome in enumerate((*OUTCOMES, None))]
+    rows[-1]["judge_task_id"] = 99  # judged, no outcome yet
+    html = check_html([], "kernel-1-1", rows)
+    assert html.count('<tr class="rebuild">') == len(rows)
+    for outcome in (*OUTCOMES, "judging"):
+        assert f"<td>{outcome}</td>" in html and f"{outcome}: 1 (" in html
+    assert "<b>" not in html and "&lt;b&gt;fixed&lt;/b&gt;" in html
