@@ -10,6 +10,7 @@ its default.
 """
 
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -176,6 +177,22 @@ class HubView:
         return out
 
 
+@contextlib.contextmanager
+def _isolated(what):
+    """A callback's own database work, in a savepoint: if it fails (a lock, a table an
+    admin has not upgraded), that work is undone and logged, and the Koji call it rides
+    in (completing a build, closing a task) goes on unharmed."""
+    done = []
+    _dml("SAVEPOINT kabi_callback", {})
+    try:
+        yield done
+    except Exception:
+        _dml("ROLLBACK TO SAVEPOINT kabi_callback", {})
+        logger.exception("kabi: %s failed (undone; the Koji call goes on)", what)
+    else:
+        _dml("RELEASE SAVEPOINT kabi_callback", {})
+
+
 def _call(func, *args, **kwargs):
     """Run a core function; its one-line errors become koji.GenericError for the caller."""
     _assert_enabled()
@@ -207,10 +224,14 @@ def kabi_build_complete(cbtype, *args, **kws):
     if DISABLED or kws.get("attribute") != "state" or kws.get("new") != COMPLETE:
         return
     info = kws.get("info") or {}
-    claim = _claim_of_task(info.get("task_id")) if info.get("task_id") else None
-    if claim is not None:
-        _judge_later(claim, info["id"])
-        return
+    if info.get("task_id"):
+        with _isolated("judging the build of a rebuild") as done:
+            claim = _claim_of_task(info["task_id"])
+            if claim is not None:
+                _judge_later(claim, info["id"])
+                done.append(True)
+        if done:
+            return
     name = info.get("package_name") or info.get("name")
     if name not in _rules().kernel_packages:
         return
@@ -443,17 +464,27 @@ def rebuild(build, dry_run=False, against=None, tag=None):
 _TABLE_MISSING = []  # said once per hub process
 
 
-def _assert_table():
-    message = None
+def _table_state():
+    """``ok``, ``old`` (applied before the outcome columns) or ``missing`` (asked each
+    time: two catalogue lookups, and an admin may apply the SQL while the hub runs)."""
     if not _singleValue("SELECT to_regclass('kabi_rebuild') IS NOT NULL", {}):
+        return "missing"
+    if not _singleValue("SELECT count(*) FROM information_schema.columns WHERE "
+                        "table_name = 'kabi_rebuild' AND column_name = 'outcome'", {}):
+        return "old"
+    return "ok"
+
+
+def _assert_table():
+    state = _table_state()
+    if state == "ok":
+        return
+    if state == "missing":
         message = ("the kabi_rebuild table is missing from the hub's database: apply %s "
                    "once (psql koji koji < kabi-schema.sql)" % SCHEMA_FILE)
-    elif not _singleValue("SELECT count(*) FROM information_schema.columns WHERE "
-                          "table_name = 'kabi_rebuild' AND column_name = 'outcome'", {}):
+    else:
         message = ("the kabi_rebuild table is from an older koji-kabi: apply %s "
                    "(psql koji koji < kabi-schema-upgrade.sql)" % UPGRADE_FILE)
-    if message is None:
-        return
     if not _TABLE_MISSING:
         logger.error("kabi: %s", message)
         _TABLE_MISSING.append(True)
@@ -488,7 +519,7 @@ def _live_claim(key):
 
 def _claim_of_task(task_id):
     """The claim whose rebuild is this build task, or None (most tasks)."""
-    if not task_id or not _singleValue("SELECT to_regclass('kabi_rebuild') IS NOT NULL", {}):
+    if not task_id or _table_state() != "ok":
         return None
     found = _claims(["kabi_rebuild.task_id = %(task_id)i"], {"task_id": task_id})
     return found[0] if found else None
@@ -684,6 +715,11 @@ def kabi_rebuild_ended(cbtype, *args, **kws):
     if (DISABLED or kws.get("attribute") != "state" or info.get("method") != "build"
             or not info.get("parent") or new not in ("CLOSED", "FAILED", "CANCELED")):
         return
+    with _isolated("recording the end of rebuild task %s" % info["id"]):
+        _rebuild_ended(info, new)
+
+
+def _rebuild_ended(info, new):
     claim = _claim_of_task(info["id"])
     if claim is None:
         return

@@ -10,7 +10,8 @@ import pytest
 
 from tests.integration.conftest import STAMP, fault_scenario
 from tests.integration.kit import FAILED, Kit
-from tests.integration.worlds import source_for
+from tests.integration.realkoji import UPGRADE_SQL
+from tests.integration.worlds import plain_package, source_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.koji_phase("full", order=-1)]
 MISSING = ("the kabi_rebuild table is missing from the hub's database: apply "
@@ -41,3 +42,37 @@ def test_rebuilds_need_the_table_and_say_so_in_one_line(koji_phase: Kit, rpm_dir
     info = kit.run_check(k2["id"])
     assert sorted(c["request"][0] for c in kit.rebuilds(info["id"])) == sorted(
         source_for(k, STAMP) for k in s.kmods)
+
+
+OLD = ("the kabi_rebuild table is from an older koji-kabi: apply "
+       "/usr/share/koji-kabi/kabi-schema-upgrade.sql (psql koji koji < "
+       "kabi-schema-upgrade.sql)")
+UPGRADED = ("strategy", "side_tag_id", "judge_task_id", "result_build_id", "outcome",
+            "outcome_detail", "outcome_ts")
+
+
+def test_an_old_table_names_the_upgrade_and_breaks_no_build(koji_phase: Kit, rpm_dirs,
+                                                            realkoji) -> None:
+    """A hub whose admin applied the first kabi-schema.sql and updated koji-kabi."""
+    kit = koji_phase
+    s, n = fault_scenario(kit, rpm_dirs, "nodb", 71)
+    realkoji.psql("-c", "ALTER TABLE kabi_rebuild " + ", ".join(
+        f"DROP COLUMN {c}" for c in UPGRADED))
+    try:
+        k2 = kit.cg_build(s.kernels["K2"], source_for("kernel", STAMP))
+        kit.tag_build(n["kernel"], k2["id"])
+        (task,) = kit.wait_kabi(k2["id"])
+        assert task["state"] == FAILED
+        fault = kit.admin.getTaskResult(task["id"], raise_fault=False)["faultString"]
+        assert fault == f"submitting rebuilds failed: {OLD}"
+        # builds made by tasks still complete: the callbacks that look for rebuilds
+        # know the table is old and leave it alone
+        paths, _nvr = plain_package(*rpm_dirs, STAMP + "old")
+        assert kit.task_build(paths, source_for("plain", STAMP))["state"] == 1  # COMPLETE
+    finally:
+        realkoji.psql("-f", str(UPGRADE_SQL))  # what the README says to do
+    info = kit.run_check(k2["id"])  # closes: the claims work again
+    report = kit.report(info["id"])
+    # the same kABI as the first test's kmods (same stamp, same seed): those claims hold
+    assert report["error"] is None and len(report["rebuilds"]) == 2
+    assert {r["status"] for r in report["rebuilds"]} <= {"submitted", "duplicate"}
