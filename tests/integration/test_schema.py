@@ -18,6 +18,15 @@ MISSING = ("the kabi_rebuild table is missing from the hub's database: apply "
            "/usr/share/koji-kabi/kabi-schema.sql once (psql koji koji < kabi-schema.sql)")
 
 
+def _land_k2_and_fail(kit: Kit, s, n: dict[str, str]) -> tuple[dict, dict, str]:
+    """K2 lands; its check cannot submit rebuilds: (K2, the failed task, its fault)."""
+    k2 = kit.cg_build(s.kernels["K2"], source_for("kernel", STAMP))
+    kit.tag_build(n["kernel"], k2["id"])
+    (task,) = kit.wait_kabi(k2["id"])
+    assert task["state"] == FAILED
+    return k2, task, kit.admin.getTaskResult(task["id"], raise_fault=False)["faultString"]
+
+
 def test_rebuilds_need_the_table_and_say_so_in_one_line(koji_phase: Kit, rpm_dirs,
                                                          realkoji) -> None:
     kit = koji_phase
@@ -25,11 +34,7 @@ def test_rebuilds_need_the_table_and_say_so_in_one_line(koji_phase: Kit, rpm_dir
     realkoji.drop_schema()
     try:
         mark = realkoji.log_mark()
-        k2 = kit.cg_build(s.kernels["K2"], source_for("kernel", STAMP))
-        kit.tag_build(n["kernel"], k2["id"])
-        (task,) = kit.wait_kabi(k2["id"])
-        assert task["state"] == FAILED
-        fault = kit.admin.getTaskResult(task["id"], raise_fault=False)["faultString"]
+        k2, task, fault = _land_k2_and_fail(kit, s, n)
         assert fault == f"submitting rebuilds failed: {MISSING}"
         report = kit.report(task["id"])  # uploaded before the task failed
         assert report["error"] == fault and report["summary"]["incompatible"] == 2
@@ -59,11 +64,7 @@ def test_an_old_table_names_the_upgrade_and_breaks_no_build(koji_phase: Kit, rpm
     realkoji.psql("-c", "ALTER TABLE kabi_rebuild " + ", ".join(
         f"DROP COLUMN {c}" for c in UPGRADED))
     try:
-        k2 = kit.cg_build(s.kernels["K2"], source_for("kernel", STAMP))
-        kit.tag_build(n["kernel"], k2["id"])
-        (task,) = kit.wait_kabi(k2["id"])
-        assert task["state"] == FAILED
-        fault = kit.admin.getTaskResult(task["id"], raise_fault=False)["faultString"]
+        k2, _task, fault = _land_k2_and_fail(kit, s, n)
         assert fault == f"submitting rebuilds failed: {OLD}"
         # builds made by tasks still complete: the callbacks that look for rebuilds
         # know the table is old and leave it alone
