@@ -31,7 +31,7 @@ from koji_kabi.checks import (
 )
 from koji_kabi.delta import delta_kernels
 from koji_kabi.errors import KabiError, fault_message
-from koji_kabi.htmlreport import check_html
+from koji_kabi.htmlreport import check_html, write_html
 from koji_kabi.inputs import load_stablelists
 from koji_kabi.kojiclient import SessionView
 from koji_kabi.render import (
@@ -127,16 +127,6 @@ def _check_kmod(session, view, rules, build, opts):
     return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
 
 
-def _write(path, text):
-    """``--html FILE``: one self-contained page; a file that cannot be written is one line."""
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as exc:
-        raise KabiError(path, "cannot write the HTML report: %s" % (exc.strerror or exc)
-                        ) from None
-
-
 def _rebuilds(session, build):
     """The rebuilds koji-kabi made for this kernel, if the hub has the plugin."""
     try:
@@ -194,7 +184,7 @@ def _check_kernel(session, view, rules, build, opts, weburl=None):
             parts.append(rebuild_outcomes_text(build["nvr"], rebuilds, weburl))
         print(escape_lines("\n\n".join(parts)))
     if opts.html:
-        _write(opts.html, check_html(verdicts, build["nvr"], rebuilds or ()))
+        write_html(opts.html, check_html(verdicts, build["nvr"], rebuilds or ()))
     return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
 
 

@@ -15,7 +15,7 @@ from typing import Callable, NoReturn, Optional
 from koji_kabi import __version__
 from koji_kabi.delta import delta_kernels
 from koji_kabi.errors import KabiError
-from koji_kabi.htmlreport import affected_html, check_html, series_html
+from koji_kabi.htmlreport import affected_html, check_html, series_html, write_html
 from koji_kabi.impact import ConsumerIndex
 from koji_kabi.inputs import load_kernel, load_kernels, load_kmods, load_stablelists
 from koji_kabi.model import ARCH_ALIASES, KNOWN_ARCHES, Kernel, KmodRequirements, normalize_arch
@@ -83,12 +83,7 @@ def _write_html(args: argparse.Namespace, make: Callable[[], str]) -> None:
     """``--html FILE``: the report as one self-contained HTML file, besides the output."""
     if not getattr(args, "html", None):
         return
-    text = make()
-    try:
-        with open(args.html, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as exc:
-        raise KabiError(args.html, f"cannot write the HTML report: {exc.strerror}") from None
+    write_html(args.html, make())
 
 
 def cmd_delta(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
 from koji_kabi.delta import KernelDelta
+from koji_kabi.errors import KabiError
 from koji_kabi.impact import Impact
 from koji_kabi.render import crc, pct, yes_no
 from koji_kabi.series import SeriesReport
@@ -163,6 +164,16 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], row_class: str
             f'<td class="n">{_e(v)}</td>' if i in numeric else f"<td>{_e(v)}</td>"
             for i, v in enumerate(row)) + "</tr>")
     return "\n".join(out) + "</table>"
+
+
+def write_html(path: str, text: str) -> None:
+    """``--html FILE``: write one report; a file that cannot be written is one error."""
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise KabiError(path, f"cannot write the HTML report: {exc.strerror or exc}"
+                        ) from None
 
 
 def page(title: str, body: Sequence[str]) -> str:

@@ -103,6 +103,12 @@ def _cache(settings):
         return None  # no cache is slower, never wrong
 
 
+def _view(handler, settings, batch=None):
+    """A SessionView over the task's host session, with this builder's cache and topurl."""
+    return SessionView(handler.session, _cache(settings), batch or settings.batch,
+                       _topurl(handler, settings))
+
+
 def _topurl(handler, settings):
     """Koji's files URL when headers are to be read over HTTP (kojid.conf ``topurl``)."""
     if settings.deps_source != "topurl":
@@ -132,8 +138,7 @@ class KabiCheckTask(BaseTaskHandler):
             try:
                 options = CheckOptions.from_dict(dict(defaults, **(opts or {})))
                 # one view for the task: it reads Koji and acts as the task's host
-                view = SessionView(self.session, _cache(settings), options.batch,
-                                   _topurl(self, settings))
+                view = _view(self, settings, options.batch)
                 ctx = Context(view, view, rules, self.id, fanout=self._fanout,
                               fetch=self._fetch, stage_srpm=self._stage_srpm)
                 report = run_check(ctx, build_id, options)
@@ -186,8 +191,7 @@ class KabiCheckArchTask(BaseTaskHandler):
     def handler(self, job):
         settings, _rules = _config(self.session)
         try:
-            return check_arch_job(SessionView(self.session, _cache(settings),
-                                              settings.batch, _topurl(self, settings)), job,
+            return check_arch_job(_view(self, settings), job,
                                   lambda build, rpm: _fetch(self, build, rpm))
         except KabiError as exc:
             raise koji.GenericError(str(exc)) from None
@@ -206,8 +210,7 @@ class KabiJudgeTask(BaseTaskHandler):
         if not found:
             raise koji.GenericError("no koji-kabi rebuild %s" % rebuild_id)
         row = found[0]
-        view = SessionView(self.session, _cache(settings), settings.batch,
-                           _topurl(self, settings))
+        view = _view(self, settings)
         try:
             kernel = get_build(view, row["kernel"])
             if row["result_build_id"]:

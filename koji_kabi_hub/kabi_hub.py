@@ -298,6 +298,13 @@ def _queue_outside(message):
         cnx.close()
 
 
+def _task_fault(task_id):
+    """Why a failed task failed, as one line (its fault may carry a whole traceback)."""
+    fault = kojihub.Task(task_id).getResult(raise_fault=False)
+    text = fault.get("faultString", "") if isinstance(fault, dict) else str(fault)
+    return fault_message(koji.GenericError(text))
+
+
 @callback("postTaskStateChange")
 @ignore_error
 def kabi_check_finished(cbtype, *args, **kws):
@@ -308,9 +315,7 @@ def kabi_check_finished(cbtype, *args, **kws):
         return
     summary, error = info.get("result") or {}, None
     if kws["new"] == "FAILED":
-        fault = kojihub.Task(info["id"]).getResult(raise_fault=False)
-        text = fault.get("faultString", "") if isinstance(fault, dict) else str(fault)
-        summary, error = None, fault_message(koji.GenericError(text)) or "failed"
+        summary, error = None, _task_fault(info["id"]) or "failed"
     kernel = (summary or {}).get("kernel") or kojihub.get_build(
         (info.get("request") or [None])[0], strict=True)["nvr"]
     _queue(messages.check_finished(info["id"], kernel, summary, error))
@@ -730,9 +735,7 @@ def _rebuild_ended(info, new):
         if new == "CANCELED":
             _record_outcome(claim, CANCELED, "build task %s was cancelled" % info["id"])
             return
-        fault = kojihub.Task(info["id"]).getResult(raise_fault=False)
-        text = fault.get("faultString", "") if isinstance(fault, dict) else str(fault)
-        why = fault_message(koji.GenericError(text))[:300] or "no reason given"
+        why = _task_fault(info["id"])[:300] or "no reason given"
         _record_outcome(claim, BUILD_FAILED, "build task %s failed: %s (its logs: "
                         "koji taskinfo -v %s)" % (info["id"], why, info["id"]))
 
