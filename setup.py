@@ -22,8 +22,9 @@ setup(
     long_description_content_type="text/markdown",
     license="GPL-2.0-or-later",
     python_requires=">=3.9",
-    packages=["koji_kabi", "koji_kabi_hub", "koji_kabi_builder"],
-    package_data={"koji_kabi": ["message.schema.json"]},
+    packages=["koji_kabi", "koji_kabi.readers", "koji_kabi.analysis", "koji_kabi.koji",
+              "koji_kabi.report", "koji_kabi_hub", "koji_kabi_builder"],
+    package_data={"koji_kabi.koji": ["message.schema.json"]},
     install_requires=["koji", "rpm", "pyyaml", "requests"],
     data_files=[
         ("lib/koji-hub-plugins", ["koji_kabi_hub/kabi_hub.py"]),

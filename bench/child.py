@@ -66,7 +66,7 @@ def count_rpm_reads(counts: dict[str, int]) -> None:
     """Make koji_kabi's own opens of ``*.rpm`` files count the bytes they read."""
     import builtins
 
-    from koji_kabi import inputs, rpmheader
+    from koji_kabi.readers import inputs, rpmheader
 
     def counted_open(path: Any, mode: str = "r", buffering: int = -1, **kwargs: Any) -> Any:
         if "b" not in mode or not str(path).endswith(".rpm"):

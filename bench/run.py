@@ -47,9 +47,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import corpus, probe, world  # noqa: E402
-from koji_kabi.kojiclient import deps_from_header  # noqa: E402
-from koji_kabi.remote import FIRST_RANGE, HeaderFetcher  # noqa: E402
-from koji_kabi.rpmheader import read_rpm_file  # noqa: E402
+from koji_kabi.koji.views import deps_from_header  # noqa: E402
+from koji_kabi.readers.remote import FIRST_RANGE, HeaderFetcher  # noqa: E402
+from koji_kabi.readers.rpmheader import read_rpm_file  # noqa: E402
 from tests.support import httpfiles, oracle  # noqa: E402
 
 SLACK = FIRST_RANGE  # bytes a reader may read past a header: 64 KiB

@@ -20,7 +20,10 @@ from koji_cli.lib import (
     get_usage_str,
 )
 
-from koji_kabi.checks import (
+from koji_kabi.analysis.delta import delta_kernels
+from koji_kabi.analysis.verdict import ksym_providers, verdict
+from koji_kabi.errors import KabiError, fault_message
+from koji_kabi.koji.checks import (
     get_build,
     kernel_of,
     kmod_builds_in,
@@ -29,21 +32,18 @@ from koji_kabi.checks import (
     reference_kernel,
     watch_of,
 )
-from koji_kabi.delta import delta_kernels
-from koji_kabi.errors import KabiError, fault_message
-from koji_kabi.htmlreport import check_html, write_html
-from koji_kabi.inputs import load_stablelists
-from koji_kabi.kojiclient import SessionView
-from koji_kabi.render import (
+from koji_kabi.koji.rules import Rules, load_rules, parse_rules
+from koji_kabi.koji.views import SessionView
+from koji_kabi.readers.inputs import load_stablelists
+from koji_kabi.report.html import check_html, write_html
+from koji_kabi.report.terminal import escape, escape_lines
+from koji_kabi.report.text import (
     delta_text,
     dumps,
     rebuild_outcomes_text,
     verdict_text,
     verdicts_text,
 )
-from koji_kabi.rules import Rules, load_rules, parse_rules
-from koji_kabi.terminal import escape, escape_lines
-from koji_kabi.verdict import ksym_providers, verdict
 
 RULES_PATHS = ("~/.config/koji-kabi/rules.yaml", "/etc/koji-kabi/rules.yaml")
 EXIT_OK, EXIT_INCOMPATIBLE, EXIT_LOOKUP = 0, 1, 2

@@ -7,9 +7,11 @@ RPM headers, symvers files, stablelists, ``.ko`` files and ``rpm -q`` dumps into
 here imports Koji's hub or builder code.
 """
 
-from koji_kabi.delta import Delta, KernelDelta, SymbolChange, delta, delta_kernels
+from koji_kabi.analysis.delta import Delta, KernelDelta, SymbolChange, delta, delta_kernels
+from koji_kabi.analysis.impact import ConsumerIndex, Impact, impact
+from koji_kabi.analysis.series import SeriesReport, series
+from koji_kabi.analysis.verdict import SymbolProblem, Verdict, verdict
 from koji_kabi.errors import KabiError
-from koji_kabi.impact import ConsumerIndex, Impact, impact
 from koji_kabi.model import (
     Export,
     Kernel,
@@ -18,8 +20,6 @@ from koji_kabi.model import (
     SymbolTable,
     TableKey,
 )
-from koji_kabi.series import SeriesReport, series
-from koji_kabi.verdict import SymbolProblem, Verdict, verdict
 
 __version__ = "0.1.0"
 

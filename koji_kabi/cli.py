@@ -13,22 +13,22 @@ from collections.abc import Sequence
 from typing import Callable, NoReturn, Optional
 
 from koji_kabi import __version__
-from koji_kabi.delta import delta_kernels
+from koji_kabi.analysis.delta import delta_kernels
+from koji_kabi.analysis.impact import ConsumerIndex
+from koji_kabi.analysis.series import series
+from koji_kabi.analysis.verdict import ksym_providers, verdict
 from koji_kabi.errors import KabiError
-from koji_kabi.htmlreport import affected_html, check_html, series_html, write_html
-from koji_kabi.impact import ConsumerIndex
-from koji_kabi.inputs import load_kernel, load_kernels, load_kmods, load_stablelists
 from koji_kabi.model import ARCH_ALIASES, KNOWN_ARCHES, Kernel, KmodRequirements, normalize_arch
-from koji_kabi.render import (
+from koji_kabi.readers.inputs import load_kernel, load_kernels, load_kmods, load_stablelists
+from koji_kabi.report.html import affected_html, check_html, series_html, write_html
+from koji_kabi.report.terminal import escape
+from koji_kabi.report.text import (
     affected_text,
     delta_text,
     dumps,
     series_text,
     verdicts_text,
 )
-from koji_kabi.series import series
-from koji_kabi.terminal import escape
-from koji_kabi.verdict import ksym_providers, verdict
 
 EXIT_OK, EXIT_INCOMPATIBLE, EXIT_USAGE = 0, 1, 2
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from koji_kabi.terminal import escape
+from koji_kabi.report.terminal import escape
 
 
 class KabiError(Exception):

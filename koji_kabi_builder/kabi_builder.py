@@ -1,8 +1,8 @@
 """kojid plugin: the ``kabiCheck`` task (and its per-arch ``kabiCheckArch`` subtasks), and
 ``kabiJudge``, which judges a finished rebuild against its kernel.
 
-Koji glue only: read the plugin config once, run :func:`koji_kabi.pipeline.run_check`
-with one :class:`~koji_kabi.kojiclient.SessionView` over the task's host session (as its
+Koji glue only: read the plugin config once, run :func:`koji_kabi.koji.pipeline.run_check`
+with one :class:`~koji_kabi.koji.views.SessionView` over the task's host session (as its
 Koji view and its task host), upload the report, return a short summary for
 ``koji taskinfo``.  Enable with ``plugins = kabi_builder`` in ``kojid.conf``; settings in
 ``/etc/kojid/plugins/kabi.conf`` (``KOJI_KABI_BUILDER_CONFIG`` overrides the path).
@@ -17,17 +17,17 @@ import koji
 from koji.daemon import incremental_upload
 from koji.tasks import BaseTaskHandler
 
-from koji_kabi.cache import DirCache
-from koji_kabi.checks import get_build
+from koji_kabi.analysis.outcome import judge_build, judge_files
 from koji_kabi.errors import KabiError, fault_message
-from koji_kabi.htmlreport import kabicheck_html
-from koji_kabi.kojiclient import SessionView
-from koji_kabi.outcome import judge_build, judge_files
-from koji_kabi.pipeline import CheckOptions, Context, check_arch_job, run_check
-from koji_kabi.render import report_text
-from koji_kabi.rules import load_rules, parse_rules
-from koji_kabi.settings import BuilderSettings, load_settings
-from koji_kabi.terminal import escape
+from koji_kabi.koji.cache import DirCache
+from koji_kabi.koji.checks import get_build
+from koji_kabi.koji.pipeline import CheckOptions, Context, check_arch_job, run_check
+from koji_kabi.koji.rules import load_rules, parse_rules
+from koji_kabi.koji.settings import BuilderSettings, load_settings
+from koji_kabi.koji.views import SessionView
+from koji_kabi.report.html import kabicheck_html
+from koji_kabi.report.terminal import escape
+from koji_kabi.report.text import report_text
 
 CONFIG_FILE = os.environ.get("KOJI_KABI_BUILDER_CONFIG", "/etc/kojid/plugins/kabi.conf")
 logger = logging.getLogger("koji.plugin.kabi")

@@ -41,8 +41,10 @@ RULES_FILE = None
 DISABLED = None
 
 try:
-    from koji_kabi import messages
-    from koji_kabi.checks import (
+    from koji_kabi.analysis.outcome import BUILD_FAILED, CANCELED, OUTCOMES, mismatch_summary
+    from koji_kabi.errors import KabiError, fault_message
+    from koji_kabi.koji import messages
+    from koji_kabi.koji.checks import (
         check_kernel_build,
         check_kmod_build,
         delta_rows,
@@ -56,12 +58,10 @@ try:
         verdict_rows,
         watch_of,
     )
-    from koji_kabi.errors import KabiError, fault_message
-    from koji_kabi.kojiclient import deps_from_header
-    from koji_kabi.outcome import BUILD_FAILED, CANCELED, OUTCOMES, mismatch_summary
-    from koji_kabi.rpmheader import read_rpm_file
-    from koji_kabi.rules import STRATEGIES, RulesFile, rules_data
-    from koji_kabi.settings import HubSettings, load_settings
+    from koji_kabi.koji.rules import STRATEGIES, RulesFile, rules_data
+    from koji_kabi.koji.settings import HubSettings, load_settings
+    from koji_kabi.koji.views import deps_from_header
+    from koji_kabi.readers.rpmheader import read_rpm_file
 
     SETTINGS = load_settings(HubSettings, CONFIG_FILE)
     RULES_FILE = RulesFile(SETTINGS.rules, on_problem=lambda problem: logger.error(

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from koji_kabi.errors import KabiError
-from koji_kabi.kojiclient import deps_from_header
-from koji_kabi.packages import Triple
-from koji_kabi.rpmheader import RpmHeader, read_rpm_file
+from koji_kabi.koji.views import deps_from_header
+from koji_kabi.readers.packages import Triple
+from koji_kabi.readers.rpmheader import RpmHeader, read_rpm_file
 
 PathLike = Union[str, Path]
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from koji_kabi.deps import RPMSENSE_EQUAL, parse_crc, parse_dep, parse_dump_line
+from koji_kabi.readers.deps import RPMSENSE_EQUAL, parse_crc, parse_dep, parse_dump_line
 
 symbols = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_.$]{0,60}\Z")
 crcs = st.integers(min_value=0, max_value=0xFFFFFFFF)

@@ -13,13 +13,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from koji_kabi import rebuild
-from koji_kabi.cache import DirCache, ParsedCache
-from koji_kabi.deps import parse_dep
+from koji_kabi.analysis import rebuild
+from koji_kabi.analysis.verdict import SymbolProblem, verdict
 from koji_kabi.errors import KabiError
+from koji_kabi.koji.cache import DirCache, ParsedCache
 from koji_kabi.model import Kernel, KmodRequirements, Stablelist, SymbolTable, TableKey
-from koji_kabi.packages import kernel_table_from_provides, kmod_from_deps, split_canonical
-from koji_kabi.verdict import SymbolProblem, verdict
+from koji_kabi.readers.deps import parse_dep
+from koji_kabi.readers.packages import kernel_table_from_provides, kmod_from_deps, split_canonical
 
 SYMS = ["kmalloc", "printk", "pci_register_driver", "sym_ü", "a b", "x(y)", "", "v\n"]
 names = st.one_of(

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from koji_kabi.errors import KabiError
-from koji_kabi.files import decode_text, decompress, open_regular, read_content, text_lines
-from koji_kabi.inputs import load_kmods, scan
-from koji_kabi.stablelist import read_stablelist_dir
+from koji_kabi.readers.files import decode_text, decompress, open_regular, read_content, text_lines
+from koji_kabi.readers.inputs import load_kmods, scan
+from koji_kabi.readers.stablelist import read_stablelist_dir
 
 
 def _within(seconds: float, call):  # a reader that blocks fails the test instead of hanging

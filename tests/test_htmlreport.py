@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from koji_kabi.htmlreport import check_html, series_html
+from koji_kabi.analysis.series import series
+from koji_kabi.analysis.verdict import verdict
 from koji_kabi.model import Kernel, KmodRequirements, SymbolTable, TableKey
-from koji_kabi.series import series
-from koji_kabi.verdict import verdict
+from koji_kabi.report.html import check_html, series_html
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -113,7 +113,7 @@ def test_an_unwritable_html_file_is_one_line(bad: str) -> None:
 
 
 def test_rebuild_outcomes_are_a_bar_and_a_row_each() -> None:
-    from koji_kabi.outcome import OUTCOMES
+    from koji_kabi.analysis.outcome import OUTCOMES
 
     rows = [{"package": f"kmod-{i}", "nvr": f"kmod-{i}-1-1", "strategy": "buildroot",
              "task_id": 10 + i, "result_build": None, "judge_task_id": None,

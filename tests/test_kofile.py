@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from koji_kabi import KabiError
-from koji_kabi.inputs import kmod_from_file, load_kmods
-from koji_kabi.kofile import read_ko
+from koji_kabi.readers.inputs import kmod_from_file, load_kmods
+from koji_kabi.readers.kofile import read_ko
 from tests.support import oracle
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "kmods"

@@ -16,8 +16,8 @@ from typing import NoReturn
 
 import pytest
 
-from koji_kabi.inputs import kmod_from_file
-from koji_kabi.kofile import read_ko
+from koji_kabi.readers.inputs import kmod_from_file
+from koji_kabi.readers.kofile import read_ko
 from tests.support import kbuild
 
 SHT_NOBITS = 8

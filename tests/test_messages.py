@@ -9,8 +9,8 @@ from typing import Optional
 import jsonschema
 import pytest
 
-from koji_kabi import messages
-from koji_kabi.outcome import OUTCOMES
+from koji_kabi.analysis.outcome import OUTCOMES
+from koji_kabi.koji import messages
 
 VALIDATOR = jsonschema.Draft202012Validator(messages.schema())
 SUMMARY = {"kernel": "kernel-5.14.0-2.el9", "previous": "kernel-5.14.0-1.el9",

@@ -1,5 +1,5 @@
-"""How a finished rebuild is judged (koji_kabi.outcome), on real RPMs against an in-memory
-Koji (tests.fakekoji), and how the rebuild plan (koji_kabi.rebuild.plan) carries each
+"""How a finished rebuild is judged (koji_kabi.analysis.outcome), on real RPMs against an in-memory
+Koji (tests.fakekoji), and how the rebuild plan (koji_kabi.analysis.rebuild.plan) carries each
 strategy.
 
 Expected symbols, counts and NVRs come from how the fixture RPMs were made
@@ -14,8 +14,7 @@ from typing import Any, Optional
 
 import pytest
 
-from koji_kabi.errors import KabiError
-from koji_kabi.outcome import (
+from koji_kabi.analysis.outcome import (
     BUILD_FAILED,
     CANCELED,
     FIXED,
@@ -26,8 +25,9 @@ from koji_kabi.outcome import (
     judge_files,
     mismatch_summary,
 )
-from koji_kabi.rebuild import KmodBuild, RebuildRequest, Skipped, plan
-from koji_kabi.rules import Rules, parse_rules
+from koji_kabi.analysis.rebuild import KmodBuild, RebuildRequest, Skipped, plan
+from koji_kabi.errors import KabiError
+from koji_kabi.koji.rules import Rules, parse_rules
 from tests.fakekoji import FakeKoji
 from tests.pipeline_rpms import Rpms, source_for
 
@@ -36,7 +36,7 @@ from tests.pipeline_rpms import Rpms, source_for
 
 def row(key: str, compatible: bool, missing: tuple[str, ...] = (),
         mismatched: tuple[str, ...] = ()) -> dict:
-    """A verdict row as koji_kabi.checks.verdict_rows makes it (the keys outcome reads)."""
+    """A verdict row as koji_kabi.koji.checks.verdict_rows makes it (the keys outcome reads)."""
     return {"key": key, "compatible": compatible, "missing": list(missing),
             "mismatched": [{"symbol": s, "required": "0x1", "provided": "0x2",
                             "stable": False} for s in mismatched]}

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import koji_kabi
-from koji_kabi.rules import load_rules
-from koji_kabi.settings import BuilderSettings, HubSettings, load_settings
+from koji_kabi.koji.rules import load_rules
+from koji_kabi.koji.settings import BuilderSettings, HubSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "koji-kabi.spec"
@@ -55,9 +55,10 @@ def test_four_packages_as_koji_ships_its_plugins(rpms: dict[str, Path]) -> None:
     lib = files["python3-koji-kabi"]
     assert "/usr/bin/koji-kabi" in lib
     (site,) = {f.rsplit("/koji_kabi/", 1)[0] for f in lib if "/koji_kabi/" in f}
-    shipped = {f.rsplit("/koji_kabi/", 1)[1] for f in lib if "/koji_kabi/" in f}
-    wanted = {p.name for p in (REPO / "koji_kabi").iterdir()
-              if p.suffix in (".py", ".json")}
+    shipped = {f.rsplit("/koji_kabi/", 1)[1] for f in lib
+               if "/koji_kabi/" in f and f.endswith((".py", ".json"))}
+    wanted = {str(p.relative_to(REPO / "koji_kabi")) for p in (REPO / "koji_kabi").rglob("*")
+              if p.suffix in (".py", ".json") and "__pycache__" not in p.parts}
     assert shipped == wanted, site
     names = sorted(files)  # no path (file or directory) in two packages
     for i, a in enumerate(names):

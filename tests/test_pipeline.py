@@ -14,11 +14,11 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from koji_kabi.checks import watch_of
 from koji_kabi.errors import KabiError
-from koji_kabi.pipeline import CheckOptions, Context, check_arch_job, run_check, settle
-from koji_kabi.render import report_text
-from koji_kabi.rules import Rules, parse_rules
+from koji_kabi.koji.checks import watch_of
+from koji_kabi.koji.pipeline import CheckOptions, Context, check_arch_job, run_check, settle
+from koji_kabi.koji.rules import Rules, parse_rules
+from koji_kabi.report.text import report_text
 from tests.fakekoji import FakeKoji
 from tests.pipeline_rpms import ARCHES, Rpms, source_for
 
@@ -560,7 +560,7 @@ def test_watch_of_a_kernel_is_the_one_whose_tag_holds_it(world: World) -> None:
 
 
 def test_the_html_report_shows_every_kmod_and_each_broken_symbol(world: World) -> None:
-    from koji_kabi.htmlreport import kabicheck_html
+    from koji_kabi.report.html import kabicheck_html
 
     k2 = world.add_kernel(world.rpms.k2)
     report = world.check(k2["id"])

@@ -23,13 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from koji_kabi.errors import KabiError
-from koji_kabi.files import decompress
-from koji_kabi.inputs import kernel_from_file, kmod_from_file, load_stablelists, sniff
-from koji_kabi.kofile import read_ko
 from koji_kabi.model import MAX_CRC, KmodRequirements, SymbolTable, TableKey, symbol_problem
-from koji_kabi.rpmheader import parse_header_blob, read_rpm_file
-from koji_kabi.stablelist import parse_stablelist
-from koji_kabi.symvers import read_symvers_lines
+from koji_kabi.readers.files import decompress
+from koji_kabi.readers.inputs import kernel_from_file, kmod_from_file, load_stablelists, sniff
+from koji_kabi.readers.kofile import read_ko
+from koji_kabi.readers.rpmheader import parse_header_blob, read_rpm_file
+from koji_kabi.readers.stablelist import parse_stablelist
+from koji_kabi.readers.symvers import read_symvers_lines
 from tests.support import oracle
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -1,4 +1,4 @@
-"""Ranged HTTP reads of RPM headers (koji_kabi.remote) and the topurl deps source.
+"""Ranged HTTP reads of RPM headers (koji_kabi.readers.remote) and the topurl deps source.
 
 Against a local file server that counts the bytes it writes to the socket per path: a
 kernel RPM padded with payload is never read past its header + 64 KiB, whether the server
@@ -14,11 +14,11 @@ from typing import Any, Optional
 
 import pytest
 
-from koji_kabi.cache import DirCache
 from koji_kabi.errors import KabiError
-from koji_kabi.kojiclient import DEP_PROVIDE, DEP_REQUIRE, SessionView, deps_from_header
-from koji_kabi.remote import FIRST_RANGE, HeaderFetcher
-from koji_kabi.rpmheader import read_rpm_file
+from koji_kabi.koji.cache import DirCache
+from koji_kabi.koji.views import DEP_PROVIDE, DEP_REQUIRE, SessionView, deps_from_header
+from koji_kabi.readers.remote import FIRST_RANGE, HeaderFetcher
+from koji_kabi.readers.rpmheader import read_rpm_file
 from tests.support import rpmfactory as rf
 from tests.support.httpfiles import serve
 
@@ -188,7 +188,7 @@ def test_topurl_view_consults_the_cache_first(site: Site, tmp_path: Path) -> Non
 
 
 def test_deps_source_setting_is_validated(tmp_path: Path) -> None:
-    from koji_kabi.settings import BuilderSettings, load_settings
+    from koji_kabi.koji.settings import BuilderSettings, load_settings
 
     conf = tmp_path / "kabi.conf"
     conf.write_text("[kabi]\nrules = /r.yaml\ndeps_source = ftp\n")

@@ -15,11 +15,17 @@ from pathlib import Path
 import pytest
 
 from koji_kabi import KabiError, TableKey, delta_kernels, verdict
-from koji_kabi.deps import parse_dep, parse_dump_line
-from koji_kabi.inputs import kmod_from_file, load_kernel, load_kernels, load_kmods, load_stablelists
-from koji_kabi.packages import kernel_table_from_header
-from koji_kabi.rpmheader import read_rpm_file, read_rpm_header
-from koji_kabi.verdict import ksym_providers
+from koji_kabi.analysis.verdict import ksym_providers
+from koji_kabi.readers.deps import parse_dep, parse_dump_line
+from koji_kabi.readers.inputs import (
+    kmod_from_file,
+    load_kernel,
+    load_kernels,
+    load_kmods,
+    load_stablelists,
+)
+from koji_kabi.readers.packages import kernel_table_from_header
+from koji_kabi.readers.rpmheader import read_rpm_file, read_rpm_header
 from tests.conftest import V, World
 from tests.support import oracle
 from tests.support import rpmfactory as rf

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from koji_kabi.errors import KabiError
-from koji_kabi.rules import STRATEGIES, PackageRule, Rules, parse_rules, rules_data
+from koji_kabi.koji.rules import STRATEGIES, PackageRule, Rules, parse_rules, rules_data
 
 WATCHES: list[dict] = [
     {"kernel_tag": "el9-kernel", "kmod_tags": ["kmods9"], "target": "kmods9-el9"},

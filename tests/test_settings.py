@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from koji_kabi.errors import KabiError
-from koji_kabi.rules import RulesFile, parse_rules, rules_data
-from koji_kabi.settings import BuilderSettings, HubSettings, load_settings
+from koji_kabi.koji.rules import RulesFile, parse_rules, rules_data
+from koji_kabi.koji.settings import BuilderSettings, HubSettings, load_settings
 
 HUB = "[kabi]\nrules = /etc/koji-hub/plugins/kabi-rules.yaml\n"
 
@@ -109,7 +109,7 @@ def test_a_rules_file_is_re_read_when_it_changes(tmp_path: Path) -> None:
 
 
 def test_the_shipped_configuration_examples_are_valid() -> None:
-    from koji_kabi.rules import load_rules
+    from koji_kabi.koji.rules import load_rules
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     assert load_settings(HubSettings, str(conf / "kabi-hub.conf")).channel == "kabi"

@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from koji_kabi.errors import KabiError
-from koji_kabi.inputs import load_kernel, load_stablelists
 from koji_kabi.model import TableKey
-from koji_kabi.stablelist import parse_stablelist, read_stablelist_dir
-from koji_kabi.symvers import parse_symvers_line, read_kabi_module_file, read_symvers_lines
+from koji_kabi.readers.inputs import load_kernel, load_stablelists
+from koji_kabi.readers.stablelist import parse_stablelist, read_stablelist_dir
+from koji_kabi.readers.symvers import parse_symvers_line, read_kabi_module_file, read_symvers_lines
 
 REAL = Path(__file__).parent / "data" / "real"
 

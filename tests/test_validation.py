@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from koji_kabi.errors import KabiError
-from koji_kabi.inputs import load_kernels
 from koji_kabi.model import TableKey
-from koji_kabi.packages import kernel_table_from_provides, kmod_from_deps
-from koji_kabi.stablelist import parse_stablelist
-from koji_kabi.symvers import read_symvers_lines
+from koji_kabi.readers.inputs import load_kernels
+from koji_kabi.readers.packages import kernel_table_from_provides, kmod_from_deps
+from koji_kabi.readers.stablelist import parse_stablelist
+from koji_kabi.readers.symvers import read_symvers_lines
 
 KEY = TableKey("x86_64")
 

@@ -33,7 +33,7 @@ from tests.integration.realkoji import (
 )
 from tests.integration.worlds import ARM, X86, Series, build_series, plain_package, source_for
 
-#: how long the hub may take to notice a changed rules file (koji_kabi.rules.RulesFile)
+#: how long the hub may take to notice a changed rules file (koji_kabi.koji.rules.RulesFile)
 RULES_INTERVAL = 2.2
 STAMP = time.strftime("%m%d%H%M%S", time.gmtime()) + f"p{os.getpid() % 1000}"
 SCENARIOS = ("hook", "main", "pair", "lim", "nodb", "kill", "crash", "race", "msg", "strat")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from koji_kabi.remote import FIRST_RANGE
-from koji_kabi.rpmheader import read_rpm_file
+from koji_kabi.readers.remote import FIRST_RANGE
+from koji_kabi.readers.rpmheader import read_rpm_file
 from tests.integration.conftest import MainWorld, builder_settings
 from tests.integration.kit import CLOSED, FAILED, note
 from tests.integration.worlds import ARM, X86
@@ -124,6 +124,6 @@ def test_the_task_log_shows_the_phases_in_kojid_log_and_as_kabi_log(
         assert phase in log, (phase, log)
     assert [log.index(p) for p in phases] == sorted(log.index(p) for p in phases)
     kojid = w.kit.rk.log_since(mark, "kojid.log")
-    assert f"kabiCheck of {nvr}: waiting" in kojid and "koji_kabi.pipeline" in kojid
+    assert f"kabiCheck of {nvr}: waiting" in kojid and "koji_kabi.koji.pipeline" in kojid
     watched = w.kit.rk.koji("watch-logs", str(info["id"]))
     note("koji watch-logs of a kabiCheck:\n" + watched.stdout.strip())

@@ -13,7 +13,7 @@ import koji
 import pytest
 import yaml
 
-from koji_kabi.rules import parse_rules, rules_data
+from koji_kabi.koji.rules import parse_rules, rules_data
 from tests.integration.conftest import RULES_INTERVAL, CliWorld, MainWorld, rules_text
 from tests.integration.kit import FAILED
 from tests.integration.test_cli_plugin import ok, one_line_error, read_only

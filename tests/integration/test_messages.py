@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from koji_kabi import messages
+from koji_kabi.koji import messages
 from tests.integration.broker import Listener, listening
 from tests.integration.conftest import STAMP, MainWorld, builder_settings, fault_scenario
 from tests.integration.kit import CLOSED, FAILED, Kit, note

@@ -21,7 +21,7 @@ from typing import Optional
 import jsonschema
 import pytest
 
-from koji_kabi import messages
+from koji_kabi.koji import messages
 from tests.integration.broker import Listener, listening
 from tests.integration.conftest import STAMP, names
 from tests.integration.kit import CLOSED, Kit, note

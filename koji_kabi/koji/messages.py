@@ -84,7 +84,7 @@ def rebuild_submitted(check_task_id: int, task_id: int, package: str, nvr: str,
 
 def rebuild_finished(check_task_id: int, task_id: int, package: str, nvr: str, kernel: str,
                      outcome: str, detail: str, build: Optional[str]) -> Message:
-    """A rebuild ended, judged (:mod:`koji_kabi.outcome`) against its kernel."""
+    """A rebuild ended, judged (:mod:`koji_kabi.analysis.outcome`) against its kernel."""
     body = {"schema": SCHEMA_VERSION, "event": "rebuild-finished", "task_id": task_id,
             "check_task_id": check_task_id, "package": package, "nvr": nvr,
             "kernel": kernel, "outcome": outcome, "detail": detail, "build": build}

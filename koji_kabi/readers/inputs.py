@@ -17,10 +17,7 @@ from dataclasses import dataclass, field
 from functools import cmp_to_key
 from typing import Callable, Optional
 
-from koji_kabi.deps import parse_dump_line
 from koji_kabi.errors import KabiError
-from koji_kabi.files import decode_text, read_content, read_head, text_lines
-from koji_kabi.kofile import ELF_MAGIC, read_ko
 from koji_kabi.model import (
     ARCH_ALIASES,
     KNOWN_ARCHES,
@@ -33,22 +30,25 @@ from koji_kabi.model import (
     merge_tables,
     normalize_arch,
 )
-from koji_kabi.packages import (
+from koji_kabi.readers.deps import parse_dump_line
+from koji_kabi.readers.files import decode_text, read_content, read_head, text_lines
+from koji_kabi.readers.kofile import ELF_MAGIC, read_ko
+from koji_kabi.readers.packages import (
     kernel_table_from_header,
     kernel_table_from_provides,
     kmod_from_deps,
     kmod_from_header,
     require_kmod,
 )
-from koji_kabi.rpmheader import RPM_MAGIC, RpmHeader, read_rpm_file
-from koji_kabi.stablelist import (
+from koji_kabi.readers.rpmheader import RPM_MAGIC, RpmHeader, read_rpm_file
+from koji_kabi.readers.stablelist import (
     is_stablelist_text,
     parse_stablelist,
     read_stablelist_dir,
     read_stablelist_rpm,
 )
-from koji_kabi.symvers import read_symvers_lines
-from koji_kabi.terminal import escape
+from koji_kabi.readers.symvers import read_symvers_lines
+from koji_kabi.report.terminal import escape
 
 _COMPRESSION_SUFFIXES = (".gz", ".xz", ".bz2", ".zst")
 _SYMVERS_LINE = re.compile(r"^0[xX][0-9a-fA-F]+\t\S+\t")

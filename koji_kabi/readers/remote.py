@@ -1,7 +1,7 @@
 """Read RPM headers over HTTP (Koji's ``topurl``), fetching only the header's bytes.
 
 A kernel RPM is tens of MB; its header (the ``kernel()`` provides) is a few. The
-header parser of :mod:`koji_kabi.rpmheader` asks for each structure's exact size, so
+header parser of :mod:`koji_kabi.readers.rpmheader` asks for each structure's exact size, so
 here every ``read(n)`` beyond what has arrived becomes one ``Range`` request for
 exactly the missing bytes, after a first generous range (:data:`FIRST_RANGE`) that
 holds a whole kmod header.  A server that ignores ``Range`` (answers ``200``) is read
@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 from koji_kabi.errors import KabiError
-from koji_kabi.rpmheader import RpmHeader, parse_header_blob, read_header_blob_from
+from koji_kabi.readers.rpmheader import RpmHeader, parse_header_blob, read_header_blob_from
 
 #: First request: lead + signature + a whole kmod header (kernel headers need one more).
 FIRST_RANGE = 64 * 1024

@@ -16,7 +16,7 @@ from itertools import repeat
 from typing import BinaryIO, Callable, NamedTuple, Optional
 
 from koji_kabi.errors import KabiError
-from koji_kabi.files import open_regular
+from koji_kabi.readers.files import open_regular
 
 LEAD_SIZE = 96
 RPM_MAGIC = b"\xed\xab\xee\xdb"
@@ -100,7 +100,7 @@ def read_header_blob(stream: BinaryIO, source: str) -> tuple[bytes, int]:
 
 def read_header_blob_from(read: Callable[[int], bytes], source: str) -> tuple[bytes, int]:
     """:func:`read_header_blob` over any ``read(n)``: each call asks for exactly the bytes
-    the next structure needs, so an HTTP reader can fetch just those (koji_kabi.remote)."""
+    the next structure needs, so an HTTP reader can fetch just those (koji_kabi.readers.remote)."""
     lead = read(LEAD_SIZE)
     if len(lead) < 4 or lead[:4] != RPM_MAGIC:
         raise KabiError(source, "not an RPM file (no RPM lead magic)")

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Optional
 
-from koji_kabi.checks import check_kmod_build, kernel_of, verdict_rows
 from koji_kabi.errors import KabiError
-from koji_kabi.inputs import kmod_from_file
-from koji_kabi.kojiclient import KojiView
+from koji_kabi.koji.checks import check_kmod_build, kernel_of, verdict_rows
+from koji_kabi.koji.views import KojiView
+from koji_kabi.readers.inputs import kmod_from_file
 
 FIXED, STILL_BROKEN, BUILD_FAILED, CANCELED = "fixed", "still broken", "build failed", "canceled"
 OUTCOMES = (FIXED, STILL_BROKEN, BUILD_FAILED, CANCELED)

@@ -17,19 +17,19 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
-from koji_kabi.delta import KernelDelta
+from koji_kabi.analysis.delta import KernelDelta
+from koji_kabi.analysis.impact import Impact
+from koji_kabi.analysis.series import SeriesReport
+from koji_kabi.analysis.verdict import Verdict
 from koji_kabi.errors import KabiError
-from koji_kabi.impact import Impact
-from koji_kabi.render import crc, pct, yes_no
-from koji_kabi.series import SeriesReport
-from koji_kabi.terminal import escape
-from koji_kabi.verdict import Verdict
+from koji_kabi.report.terminal import escape
+from koji_kabi.report.text import crc, pct, yes_no
 
 COLORS = {"added": "#2e7d32", "removed": "#c62828", "changed": "#ef6c00",
           "compatible": "#43a047", "broken": "#e53935", "rebuilt": "#1e88e5",
           "stable": "#1e88e5", "unchanged": "#90a4ae", "absent": "#6d4c41",
           "incompatible": "#e53935", "bar": "#5c6bc0",
-          # how rebuilds ended (koji_kabi.outcome), and the two states before an end
+          # how rebuilds ended (koji_kabi.analysis.outcome), and the two states before an end
           "fixed": "#43a047", "still broken": "#e53935", "build failed": "#8e24aa",
           "canceled": "#90a4ae", "judging": "#fdd835", "not finished": "#cfd8dc"}
 CSS = """

@@ -1,9 +1,9 @@
 """The ``kabiCheck`` work, from a kernel build in Koji to verdicts, rebuilds and a report.
 
-It reaches Koji only through two small protocols: :class:`~koji_kabi.kojiclient.KojiView`
-for what it reads and :class:`~koji_kabi.kojiclient.TaskHost` for what the task does on
+It reaches Koji only through two small protocols: :class:`~koji_kabi.koji.views.KojiView`
+for what it reads and :class:`~koji_kabi.koji.views.TaskHost` for what the task does on
 the hub (count FREE tasks, claim rebuilds, create subtasks).  The builder plugin passes a
-:class:`~koji_kabi.kojiclient.SessionView` as both; unit tests pass an in-memory fake, so
+:class:`~koji_kabi.koji.views.SessionView` as both; unit tests pass an in-memory fake, so
 this module's logic is tested without a hub and what crosses the hub is tested on a real
 one.
 """
@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
-from koji_kabi.checks import (
+from koji_kabi.analysis.rebuild import KmodBuild, RebuildRequest, combine, plan
+from koji_kabi.errors import KabiError, fault_message
+from koji_kabi.koji.checks import (
     FetchRpm,
     check_kernel_build,
     get_build,
@@ -25,13 +27,11 @@ from koji_kabi.checks import (
     previous_kernel,
     stablelists_of,
 )
-from koji_kabi.errors import KabiError, fault_message
-from koji_kabi.kojiclient import BATCH, KojiView, TaskHost
-from koji_kabi.packages import is_kernel_symbol_rpm
-from koji_kabi.rebuild import KmodBuild, RebuildRequest, combine, plan
-from koji_kabi.rules import Rules, Watch
+from koji_kabi.koji.rules import Rules, Watch
+from koji_kabi.koji.views import BATCH, KojiView, TaskHost
+from koji_kabi.readers.packages import is_kernel_symbol_rpm
 
-log = logging.getLogger("koji_kabi.pipeline")
+log = logging.getLogger("koji_kabi.koji.pipeline")
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from typing import Callable, Optional
 
 from koji_kabi.errors import KabiError
-from koji_kabi.files import MAX_TEXT_BYTES, decode_text, read_content, text_lines
 from koji_kabi.model import Stablelist, normalize_arch, symbol_problem
+from koji_kabi.readers.files import MAX_TEXT_BYTES, decode_text, read_content, text_lines
 
 _HEADER = re.compile(r"^\[(\w+?)_(stablelist|whitelist)\]$")
 _FILE_NAME = re.compile(r"^kabi_(?:stablelist|whitelist)_(\w+)$")

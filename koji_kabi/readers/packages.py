@@ -13,7 +13,6 @@ from itertools import compress, repeat
 from operator import itemgetter
 from typing import Optional
 
-from koji_kabi.deps import KernelDep, parse_dep
 from koji_kabi.errors import KabiError
 from koji_kabi.model import (
     UNKNOWN_ARCH,
@@ -25,7 +24,8 @@ from koji_kabi.model import (
     normalize_arch,
     unique_crcs,
 )
-from koji_kabi.rpmheader import RpmDep, RpmHeader
+from koji_kabi.readers.deps import KernelDep, parse_dep
+from koji_kabi.readers.rpmheader import RpmDep, RpmHeader
 
 #: Binary sub-packages of one kernel flavour (kernel-core, kernel-debug-modules-extra ...).
 _KERNEL_SUBPACKAGE = re.compile(

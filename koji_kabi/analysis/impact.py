@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from koji_kabi.delta import Delta, KernelDelta
+from koji_kabi.analysis.delta import Delta, KernelDelta
 from koji_kabi.model import Kernel, KmodRequirements, TableKey
 
 

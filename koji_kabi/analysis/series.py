@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from koji_kabi.delta import delta
+from koji_kabi.analysis.delta import delta
+from koji_kabi.analysis.verdict import Verdict, ksym_providers, verdict
 from koji_kabi.errors import KabiError
 from koji_kabi.model import Kernel, KmodRequirements, Stablelist, SymbolTable, TableKey
-from koji_kabi.verdict import Verdict, ksym_providers, verdict
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional, Protocol
 
-from koji_kabi.cache import DirCache, ParsedCache
 from koji_kabi.errors import KabiError, fault_message
+from koji_kabi.koji.cache import DirCache, ParsedCache
 from koji_kabi.model import Kernel, KmodRequirements, SymbolTable
-from koji_kabi.packages import (
+from koji_kabi.readers.packages import (
     Triple,
     is_kernel_symbol_rpm,
     kernel_from_parts,
@@ -29,7 +29,7 @@ BATCH = 100
 
 
 class DepsCache(Protocol):
-    """Parsed dependencies per RPM, keyed by content (see :mod:`koji_kabi.cache`)."""
+    """Parsed dependencies per RPM, keyed by content (see :mod:`koji_kabi.koji.cache`)."""
 
     def get(self, key: str) -> Optional[list[Triple]]: ...
 
@@ -228,7 +228,7 @@ class KojiView(Protocol):
     """What the checks and the ``kabiCheck`` pipeline read from Koji, whoever answers.
 
     A client session (:class:`SessionView`), the hub itself (``kabi_hub.HubView``, which
-    answers the reads of :mod:`koji_kabi.checks`) or, in unit tests, an in-memory fake.
+    answers the reads of :mod:`koji_kabi.koji.checks`) or, in unit tests, an in-memory fake.
     """
 
     #: parsed per-RPM results kept across tasks, or None
@@ -281,7 +281,7 @@ class SessionView:
     ``kabi.submitRebuilds`` (with a kojid host session).
 
     With ``topurl`` (Koji's files URL), deps come from the RPM headers themselves, read
-    with ranged HTTP GETs (:mod:`koji_kabi.remote`) instead of ``getRPMDeps``: the hub
+    with ranged HTTP GETs (:mod:`koji_kabi.readers.remote`) instead of ``getRPMDeps``: the hub
     then answers only small metadata calls.  The cache is consulted first either way.
     """
 
@@ -358,7 +358,7 @@ class SessionView:
 
     def _deps_over_http(self, rpms: Sequence[dict], dep_type: Optional[int]
                         ) -> list[list[Triple]]:
-        from koji_kabi.remote import HeaderFetcher
+        from koji_kabi.readers.remote import HeaderFetcher
 
         out: list[Optional[list[Triple]]] = [None] * len(rpms)
         missing = []

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from koji_kabi.koji.rules import Rules, Watch
 from koji_kabi.model import Kernel, KmodRequirements, SymbolTable
-from koji_kabi.rules import Rules, Watch
 
 _SCM_SCHEMES = ("git://", "git+", "git+https://", "git+ssh://", "git+http://", "svn://",
                 "svn+", "cvs://", "cvs+", "hg+", "https://", "http://")

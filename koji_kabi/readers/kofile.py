@@ -13,7 +13,7 @@ import sys
 
 from koji_kabi.errors import KabiError
 from koji_kabi.model import KmodRequirements, TableKey, symbol_problem, unique_crcs
-from koji_kabi.terminal import escape
+from koji_kabi.report.terminal import escape
 
 ELF_MAGIC = b"\x7fELF"
 _MACHINES = {3: "i686", 62: "x86_64", 183: "aarch64", 21: "ppc64", 22: "s390x",

@@ -1,7 +1,7 @@
 """Readable tables for people and plain JSON for machines, from the result values.
 
 Names in the text come from inputs anyone can craft: every text renderer returns its
-lines escaped (:mod:`koji_kabi.terminal`); JSON escapes control characters itself.
+lines escaped (:mod:`koji_kabi.report.terminal`); JSON escapes control characters itself.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional
 
-from koji_kabi.delta import KernelDelta, SymbolChange
-from koji_kabi.impact import Impact
+from koji_kabi.analysis.delta import KernelDelta, SymbolChange
+from koji_kabi.analysis.impact import Impact
+from koji_kabi.analysis.series import SeriesReport
+from koji_kabi.analysis.verdict import Verdict
 from koji_kabi.model import TableKey
-from koji_kabi.series import SeriesReport
-from koji_kabi.terminal import escape, escape_lines
-from koji_kabi.verdict import Verdict
+from koji_kabi.report.terminal import escape, escape_lines
 
 _CRC_FIELDS = {"old_crc", "new_crc", "required", "provided", "crc"}
 

@@ -17,7 +17,7 @@ import tempfile
 from typing import Any, Optional
 
 from koji_kabi.model import KmodRequirements, SymbolTable, TableKey
-from koji_kabi.packages import Triple
+from koji_kabi.readers.packages import Triple
 
 _VERSION = "1"
 

@@ -1,7 +1,7 @@
 """Kmod and kernel checks against Koji builds, the same whoever asks.
 
 ``koji kabi-check`` (the CLI, any hub), the hub's ``kabi.*`` calls and the builder's
-``kabiCheck`` task all call these over a :class:`~koji_kabi.kojiclient.KojiView`, so their
+``kabiCheck`` task all call these over a :class:`~koji_kabi.koji.views.KojiView`, so their
 answers agree.  Results are plain dicts safe for XML-RPC (CRCs as ``0x`` strings).
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional
 
-from koji_kabi.delta import delta
+from koji_kabi.analysis.delta import delta
+from koji_kabi.analysis.rebuild import fingerprint
+from koji_kabi.analysis.verdict import ksym_providers, verdict
 from koji_kabi.errors import KabiError
-from koji_kabi.kojiclient import KojiView, kernel_from_rpms, kmods_from_rpms
+from koji_kabi.koji.rules import Rules, Watch
+from koji_kabi.koji.views import KojiView, kernel_from_rpms, kmods_from_rpms
 from koji_kabi.model import Kernel, KmodRequirements, Stablelist
-from koji_kabi.rebuild import fingerprint
-from koji_kabi.render import crc
-from koji_kabi.rules import Rules, Watch
-from koji_kabi.stablelist import read_stablelist_rpm
-from koji_kabi.verdict import ksym_providers, verdict
+from koji_kabi.readers.stablelist import read_stablelist_rpm
+from koji_kabi.report.text import crc
 
 STABLELIST_PACKAGES = ("kernel-abi-stablelists", "kernel-abi-whitelists")
 
