@@ -24,7 +24,8 @@ setup(
     python_requires=">=3.9",
     packages=["koji_kabi", "koji_kabi.readers", "koji_kabi.analysis", "koji_kabi.koji",
               "koji_kabi.report", "koji_kabi_hub", "koji_kabi_builder"],
-    package_data={"koji_kabi.koji": ["message.schema.json"]},
+    package_data={"koji_kabi.koji": ["message.schema.json"],
+                  "koji_kabi.report": ["result.schema.json"]},
     install_requires=["koji", "rpm", "pyyaml", "requests"],
     data_files=[
         ("lib/koji-hub-plugins", ["koji_kabi_hub/kabi_hub.py"]),

@@ -1,57 +1,66 @@
 """koji CLI plugin: ``koji kabi-check``, ``koji kabi-delta``, ``koji kabi-rebuild``.
 
-The read-only commands use only standard hub calls (batched with multicall), so they work
-against any Koji hub, with or without the koji-kabi hub plugin.  Exit status: 0
-compatible, 1 incompatible, 2 usage or lookup error.
+The read-only commands use only standard hub calls (batched with multicall) and Koji's
+files URL (for the kernel's own stablelist RPM), so they work against any Koji hub, with
+or without the koji-kabi hub plugin; they run the same checks as the hub's ``kabi.*``
+calls and the ``kabiCheck`` task, and ``--json`` prints the same document.
+
+Exit status: 0 compatible (kabi-rebuild: the check ran and found every kmod
+compatible), 1 incompatible kmods or a breaking delta, 2 an error (usage, an unknown
+build, an unreachable hub, a failed task), 130 interrupted.
 """
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 from optparse import OptionParser
 
 import koji
 from koji.plugin import export_cli
+from koji.util import eventFromOpts
 from koji_cli.lib import (
     TaskWatcher,
     _running_in_bg,
     activate_session,
+    download_file,
     ensure_connection,
     get_usage_str,
 )
 
 from koji_kabi.analysis.delta import delta_kernels
-from koji_kabi.analysis.verdict import ksym_providers, verdict
 from koji_kabi.errors import KabiError, fault_message
 from koji_kabi.koji.checks import (
+    check_kernel_build,
+    check_kmod_build,
     get_build,
     kernel_of,
     kmod_builds_in,
-    kmods_of,
     previous_kernel,
     reference_kernel,
+    stablelists_of,
     watch_of,
 )
 from koji_kabi.koji.rules import Rules, load_rules, parse_rules
 from koji_kabi.koji.views import SessionView
-from koji_kabi.readers.inputs import load_stablelists
 from koji_kabi.report.html import check_html, write_html
+from koji_kabi.report.jsondoc import document, dumps
 from koji_kabi.report.terminal import escape, escape_lines
 from koji_kabi.report.text import (
     delta_text,
-    dumps,
     rebuild_outcomes_text,
     verdict_text,
     verdicts_text,
 )
 
 RULES_PATHS = ("~/.config/koji-kabi/rules.yaml", "/etc/koji-kabi/rules.yaml")
-EXIT_OK, EXIT_INCOMPATIBLE, EXIT_LOOKUP = 0, 1, 2
+EXIT_OK, EXIT_INCOMPATIBLE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _fail(message):
     sys.stderr.write("koji: %s\n" % escape(message))
-    sys.exit(EXIT_LOOKUP)
+    sys.exit(EXIT_ERROR)
 
 
 def _connect(session, goptions):
@@ -60,7 +69,7 @@ def _connect(session, goptions):
     try:
         ensure_connection(session, goptions)
     except SystemExit as exc:
-        sys.exit(EXIT_LOOKUP if exc.code else EXIT_OK)
+        sys.exit(EXIT_ERROR if exc.code else EXIT_OK)
 
 
 def _ref(build):
@@ -84,11 +93,64 @@ def _rules(session, path):
     return load_rules(path) if path else Rules()
 
 
-def _common(parser):
+def _common(parser, goptions):
     parser.add_option("--arch", action="append", default=[], help="only this arch (repeatable)")
-    parser.add_option("--json", action="store_true", help="print JSON")
-    parser.add_option("--stablelist", action="append", default=[], metavar="PATH",
-                      help="local kabi_stablelist file, dir or kernel-abi-stablelists RPM")
+    parser.add_option("--json", action="store_true",
+                      help="print the result as JSON (the same document as the hub's "
+                           "kabi.* calls)")
+    parser.add_option("--quiet", action="store_true", default=goptions.quiet,
+                      help="do not print headers, titles or progress")
+
+
+def _history(parser):
+    parser.add_option("--event", type="int", metavar="EVENT#",
+                      help="check the tags as they were at this event")
+    parser.add_option("--ts", type="int", metavar="TIMESTAMP",
+                      help="check the tags as they were at this time (seconds since 1970)")
+
+
+def _progress(opts, message):
+    """What a long check is doing, on a terminal only (stdout stays the result)."""
+    if not opts.quiet and sys.stderr.isatty():
+        sys.stderr.write("%s\n" % escape(message))
+        sys.stderr.flush()
+
+
+def _event(session, opts):
+    """The event of --event / --ts, as koji's own list commands read them (or None)."""
+    info = eventFromOpts(session, opts)
+    if info is not None and not opts.quiet:
+        sys.stderr.write("Querying at event %(id)i (%(ts)s)\n"
+                         % dict(info, ts=time.asctime(time.localtime(info["ts"]))))
+    return info["id"] if info else None
+
+
+class _Downloads:
+    """The kernel's stablelist RPM fetched from Koji's files URL into a directory that
+    lives as long as the command (``koji download-build`` does the same)."""
+
+    def __init__(self, topurl):
+        self.topurl = topurl
+        self.dir = None
+
+    def __call__(self, build, rpm):
+        if not self.topurl:
+            raise KabiError(build["nvr"], "no topurl in the koji configuration: cannot read "
+                            "its %s RPM" % rpm["name"])
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix="koji-kabi-")
+        pathinfo = koji.PathInfo(topdir=self.topurl)
+        url = pathinfo.build(build) + "/" + pathinfo.rpm(rpm)
+        path = os.path.join(self.dir, os.path.basename(pathinfo.rpm(rpm)))
+        try:
+            download_file(url, path, quiet=True, noprogress=True)
+        except Exception as exc:  # requests' and OS errors alike: one line
+            raise KabiError(url, "cannot download: %s" % fault_message(exc)) from None
+        return path
+
+    def close(self):
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _kernel_tag_for(session, rules, build):
@@ -100,16 +162,10 @@ def _kernel_tag_for(session, rules, build):
     return None
 
 
-def _check_kmod(session, view, rules, build, opts):
+def _check_kmod(session, view, rules, build, opts, fetch):
     if opts.against or opts.kmod_tag:
         raise KabiError(build["nvr"], "a kmod build: --against and --kmod-tag are for "
                         "kernel builds")
-    pairs = kmods_of(view, [build], opts.arch or None)
-    if not pairs:
-        problem = ("no kmod package (kernel(symbol) = CRC requires) for " + ", ".join(opts.arch)
-                   if opts.arch else
-                   "not a kmod build: no package with kernel(symbol) = CRC requires")
-        raise KabiError(build["nvr"], problem)
     if opts.kernel:
         kbuild = get_build(view, _ref(opts.kernel))
     else:
@@ -117,25 +173,26 @@ def _check_kmod(session, view, rules, build, opts):
         if not tag:
             raise KabiError(build["nvr"], "which kernel? give --kernel NVR or --tag TAG "
                             "(or a rules file pairing one of its tags with a kernel tag)")
-        kbuild = reference_kernel(view, rules.kernel_packages, tag, rules)
-    kernel = kernel_of(view, kbuild, {m.key.arch for _b, m in pairs})
-    lists = load_stablelists(opts.stablelist)
-    providers = ksym_providers(m for _b, m in pairs)
-    verdicts = [verdict(m, kernel, lists.get(m.key.arch), providers.get(m.key.arch))
-                for _b, m in pairs]
-    print(dumps(verdicts) if opts.json else verdicts_text(verdicts))
-    return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
+        kbuild = reference_kernel(view, rules.kernel_packages, tag, rules,
+                                  _event(session, opts))
+    _progress(opts, "checking %s against %s" % (build["nvr"], kbuild["nvr"]))
+    result = check_kmod_build(view, build, kbuild, opts.arch or None,
+                              stablelists_of(view, kbuild, fetch))
+    found = [v.verdict for v in result.verdicts]
+    print(dumps(document("kmod-check", result)) if opts.json else
+          verdicts_text(found, opts.quiet))
+    return EXIT_OK if result.compatible else EXIT_INCOMPATIBLE
 
 
 def _rebuilds(session, build):
-    """The rebuilds koji-kabi made for this kernel, if the hub has the plugin."""
+    """The rebuilds koji-kabi made for this kernel (none if the hub has no plugin)."""
     try:
         return session.kabi.rebuilds(kernel=build["id"])
     except koji.GenericError:  # no hub plugin, or no claims table: nothing to show
-        return None
+        return []
 
 
-def _check_kernel(session, view, rules, build, opts, weburl=None):
+def _check_kernel(session, view, rules, build, opts, fetch, weburl=None):
     if opts.kernel:
         raise KabiError(build["nvr"], "a kernel build: --kernel is for kmod builds "
                         "(compare kernels with --against)")
@@ -147,45 +204,49 @@ def _check_kernel(session, view, rules, build, opts, weburl=None):
         previous = previous_kernel(view, build, kernel_tag)
     else:
         previous = None
-    kernel = kernel_of(view, build, opts.arch or None)
     kmod_tags = opts.kmod_tag or (list(watch.kmod_tags) if watch else [])
-    builds = kmod_builds_in(view, kmod_tags)
-    pairs = kmods_of(view, builds, {k.arch for k in kernel.tables}) if builds else []
-    lists = load_stablelists(opts.stablelist)
-    providers = ksym_providers(m for _b, m in pairs)
-    verdicts = [verdict(m, kernel, lists.get(m.key.arch), providers.get(m.key.arch))
-                for _b, m in pairs]
-    kd = None
-    if previous is not None:
-        old = kernel_of(view, previous, {k.arch for k in kernel.tables})
-        kd = delta_kernels(old, kernel, lists)
+    builds = kmod_builds_in(view, kmod_tags, _event(session, opts))
+    _progress(opts, "checking %d kmod builds in %s against %s" % (
+        len(builds), ", ".join(kmod_tags) or "no tag", build["nvr"]))
+    result = check_kernel_build(view, build, previous, builds, opts.arch or None,
+                                stablelists_of(view, build, fetch), kmod_tags)
     rebuilds = _rebuilds(session, build)
     if opts.json:
-        out = {"kernel": build["nvr"], "previous": previous and previous["nvr"],
-               "kmod_tags": kmod_tags, "delta": kd, "verdicts": verdicts}
-        if rebuilds:
-            out["rebuilds"] = rebuilds
-        print(dumps(out))
+        print(dumps(document("kernel-check", result, rebuilds=rebuilds)))
     else:
-        parts = [delta_text(kd, summary=True) if kd else
-                 "%s: no previous kernel to compare with (use --against)" % build["nvr"]]
-        bad = [v for v in verdicts if not v.compatible]
-        if not kmod_tags:
-            parts.append("no kmod tags (use --kmod-tag or a rules file)")
-        elif bad:
-            parts.append("kmods in %s broken by %s:\n%s\n\n%d compatible, %d incompatible"
-                         % (", ".join(kmod_tags), build["nvr"],
-                            "\n".join(verdict_text(v) for v in bad),
-                            len(verdicts) - len(bad), len(bad)))
-        else:
-            parts.append("all %d kmod packages in %s are compatible with %s"
-                         % (len(verdicts), ", ".join(kmod_tags), build["nvr"]))
-        if rebuilds:
-            parts.append(rebuild_outcomes_text(build["nvr"], rebuilds, weburl))
-        print(escape_lines("\n\n".join(parts)))
+        print(_kernel_text(result, rebuilds, opts.quiet, weburl))
     if opts.html:
-        write_html(opts.html, check_html(verdicts, build["nvr"], rebuilds or ()))
-    return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
+        write_html(opts.html, check_html([v.verdict for v in result.verdicts], build["nvr"],
+                                         rebuilds))
+    return EXIT_OK if result.compatible else EXIT_INCOMPATIBLE
+
+
+def _kernel_text(result, rebuilds, quiet, weburl):
+    """The delta's counts, the kmods the kernel breaks, and the rebuilds made for it."""
+    found = [v.verdict for v in result.verdicts]
+    bad = [v for v in found if not v.compatible]
+    if quiet:
+        parts = [verdict_text(v, quiet=True) for v in bad]
+        if rebuilds:
+            parts.append(rebuild_outcomes_text(result.kernel, rebuilds, weburl, quiet=True))
+        return escape_lines("\n".join(parts))
+    parts = [delta_text(result.delta, summary=True) if result.delta else
+             "%s: no previous kernel to compare with (use --against)" % result.kernel]
+    for problem in result.unreadable:
+        parts.append("kmod not checked: %s" % problem)
+    if not result.kmod_tags:
+        parts.append("no kmod tags (use --kmod-tag or a rules file)")
+    elif bad:
+        parts.append("kmods in %s broken by %s:\n%s\n\n%d compatible, %d incompatible"
+                     % (", ".join(result.kmod_tags), result.kernel,
+                        "\n".join(verdict_text(v) for v in bad),
+                        len(found) - len(bad), len(bad)))
+    else:
+        parts.append("all %d kmod packages in %s are compatible with %s"
+                     % (len(found), ", ".join(result.kmod_tags), result.kernel))
+    if rebuilds:
+        parts.append(rebuild_outcomes_text(result.kernel, rebuilds, weburl))
+    return escape_lines("\n\n".join(parts))
 
 
 @export_cli
@@ -205,21 +266,25 @@ def anon_handle_kabi_check(goptions, session, args):
     parser.add_option("--html", metavar="FILE",
                       help="kernel: also write the verdicts and the rebuilds' outcomes "
                            "as one HTML file")
-    _common(parser)
+    _common(parser, goptions)
+    _history(parser)
     (opts, args) = parser.parse_args(args)
     if len(args) != 1:
         parser.error("give exactly one build")
+    fetch = _Downloads(getattr(goptions, "topurl", None))
     try:
         _connect(session, goptions)
         rules = _rules(session, opts.rules)
         view = SessionView(session)
         build = get_build(view, _ref(args[0]))
         if build["name"] in rules.kernel_packages:
-            return _check_kernel(session, view, rules, build, opts,
+            return _check_kernel(session, view, rules, build, opts, fetch,
                                  getattr(goptions, "weburl", None))
-        return _check_kmod(session, view, rules, build, opts)
+        return _check_kmod(session, view, rules, build, opts, fetch)
     except (KabiError, koji.GenericError) as exc:
         _fail(fault_message(exc))
+    finally:
+        fetch.close()
 
 
 @export_cli
@@ -228,21 +293,25 @@ def anon_handle_kabi_delta(goptions, session, args):
     usage = "usage: %prog kabi-delta [options] <old-kernel> <new-kernel>"
     parser = OptionParser(usage=get_usage_str(usage))
     parser.add_option("--summary", action="store_true", help="counts only")
-    _common(parser)
+    _common(parser, goptions)
     (opts, args) = parser.parse_args(args)
     if len(args) != 2:
         parser.error("give an old and a new kernel build")
+    fetch = _Downloads(getattr(goptions, "topurl", None))
     try:
-        lists = load_stablelists(opts.stablelist)
         _connect(session, goptions)
         view = SessionView(session)
         old_b, new_b = get_build(view, _ref(args[0])), get_build(view, _ref(args[1]))
+        _progress(opts, "reading the kernel symbols of %s and %s" % (old_b["nvr"], new_b["nvr"]))
         new = kernel_of(view, new_b, opts.arch or None)
         old = kernel_of(view, old_b, {k.arch for k in new.tables})
-        kd = delta_kernels(old, new, lists)
+        kd = delta_kernels(old, new, stablelists_of(view, new_b, fetch))
     except (KabiError, koji.GenericError) as exc:
         _fail(fault_message(exc))
-    print(dumps(kd) if opts.json else delta_text(kd, opts.summary))
+    finally:
+        fetch.close()
+    print(dumps(document("delta", kd)) if opts.json else
+          delta_text(kd, opts.summary, opts.quiet))
     return EXIT_INCOMPATIBLE if kd.breaking else EXIT_OK
 
 
@@ -296,15 +365,16 @@ def _watch_check(session, task_id, goptions, quiet):
             time.sleep(goptions.poll_interval)
     except KeyboardInterrupt:
         print("kabiCheck task %d still running" % task_id)
-        return EXIT_INCOMPATIBLE
+        return EXIT_INTERRUPTED
     if not watcher.is_success():
         sys.stderr.write("%s\n" % escape(watcher.get_failure().strip() or
                                           "kabiCheck task %d did not succeed" % task_id))
-        return EXIT_INCOMPATIBLE
+        return EXIT_ERROR
+    summary = session.getTaskResult(task_id)
     if not quiet:
         try:
             print(escape_lines(session.downloadTaskOutput(task_id, "kabi-report.txt").decode(
                 "utf-8", "replace").rstrip("\n")))
         except koji.GenericError:
-            print(escape_lines(str(session.getTaskResult(task_id))))
-    return EXIT_OK
+            print(escape_lines(str(summary)))
+    return EXIT_INCOMPATIBLE if summary.get("incompatible") else EXIT_OK

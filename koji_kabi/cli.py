@@ -1,4 +1,4 @@
-"""``koji-kabi``: the seed talk's whole analysis on local files, no Koji needed.
+"""``koji-kabi``: kABI delta, verdicts, impact and series on local files, no Koji needed.
 
 Exit status: 0 all compatible, 1 something incompatible (or a breaking delta),
 2 bad usage or unreadable input (one line naming the file and the problem).
@@ -16,16 +16,16 @@ from koji_kabi import __version__
 from koji_kabi.analysis.delta import delta_kernels
 from koji_kabi.analysis.impact import ConsumerIndex
 from koji_kabi.analysis.series import series
-from koji_kabi.analysis.verdict import ksym_providers, verdict
+from koji_kabi.analysis.verdict import verdicts as verdicts_of
 from koji_kabi.errors import KabiError
 from koji_kabi.model import ARCH_ALIASES, KNOWN_ARCHES, Kernel, KmodRequirements, normalize_arch
 from koji_kabi.readers.inputs import load_kernel, load_kernels, load_kmods, load_stablelists
 from koji_kabi.report.html import affected_html, check_html, series_html, write_html
+from koji_kabi.report.jsondoc import crc, document, dumps, to_json
 from koji_kabi.report.terminal import escape
 from koji_kabi.report.text import (
     affected_text,
     delta_text,
-    dumps,
     series_text,
     verdicts_text,
 )
@@ -75,8 +75,9 @@ def _old_new(args: argparse.Namespace) -> tuple[Kernel, Kernel]:
     return old, new
 
 
-def _emit(args: argparse.Namespace, result: object, text: str) -> None:
-    print(dumps(result) if args.json else text)
+def _emit(args: argparse.Namespace, doc: Callable[[], dict], text: Callable[[], str]) -> None:
+    """Print what was asked for, and only make that: the JSON document or the text."""
+    print(dumps(doc()) if args.json else text())
 
 
 def _write_html(args: argparse.Namespace, make: Callable[[], str]) -> None:
@@ -89,7 +90,7 @@ def _write_html(args: argparse.Namespace, make: Callable[[], str]) -> None:
 def cmd_delta(args: argparse.Namespace) -> int:
     old, new = _old_new(args)
     kd = delta_kernels(old, new, load_stablelists(args.stablelist, _warn))
-    _emit(args, kd, delta_text(kd, args.summary))
+    _emit(args, lambda: document("delta", kd), lambda: delta_text(kd, args.summary, args.quiet))
     return EXIT_INCOMPATIBLE if kd.breaking else EXIT_OK
 
 
@@ -98,11 +99,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     kmods = _kmods(args.kmods, args.arch)
     if not kmods:
         raise KabiError(" ".join(args.kmods), "no kmod packages found")
-    lists = load_stablelists(args.stablelist, _warn)
-    providers = ksym_providers(kmods)
-    verdicts = [verdict(m, kernel, lists.get(m.key.arch), providers.get(m.key.arch))
-                for m in kmods]
-    _emit(args, verdicts, verdicts_text(verdicts))
+    verdicts = verdicts_of(kmods, kernel, load_stablelists(args.stablelist, _warn))
+    _emit(args, lambda: document("verdicts", kernel=kernel.nvr,
+                                 compatible=all(v.compatible for v in verdicts),
+                                 verdicts=verdicts),
+          lambda: verdicts_text(verdicts, args.quiet))
     _write_html(args, lambda: check_html(verdicts))
     return EXIT_OK if all(v.compatible for v in verdicts) else EXIT_INCOMPATIBLE
 
@@ -114,12 +115,12 @@ def cmd_affected(args: argparse.Namespace) -> int:
     kd = delta_kernels(old, new, lists)
     index = ConsumerIndex(kmods)
     impacts = [index.impact(d, new) for d in kd.deltas]
-    providers = ksym_providers(kmods)
-    verdicts = {a.kmod.label: verdict(a.kmod, new, lists.get(a.kmod.key.arch),
-                                      providers.get(a.kmod.key.arch))
-                for imp in impacts for a in imp.affected}
-    result = {"delta": kd, "impact": impacts, "verdicts": list(verdicts.values())}
-    _emit(args, result, affected_text(kd, impacts, verdicts, len(kmods)))
+    touched = list({a.kmod.label: a.kmod for imp in impacts for a in imp.affected}.values())
+    found = verdicts_of(touched, new, lists)
+    verdicts = {m.label: v for m, v in zip(touched, found)}
+    _emit(args, lambda: document("affected", delta=kd, impact=impacts, verdicts=found,
+                                 kmods=len(kmods)),
+          lambda: affected_text(kd, impacts, verdicts, len(kmods), args.quiet))
     _write_html(args, lambda: affected_html(kd, impacts, verdicts, len(kmods)))
     return EXIT_OK if all(v.compatible for v in verdicts.values()) else EXIT_INCOMPATIBLE
 
@@ -130,18 +131,19 @@ def cmd_series(args: argparse.Namespace) -> int:
         raise KabiError(" ".join(args.kernels), "a series needs at least two kernels")
     kmods = _kmods(args.kmods, args.arch) if args.kmods else []
     reports = series(kernels, kmods, load_stablelists(args.stablelist, _warn), args.top)
-    text = "\n\n".join(series_text(r, args.symbol) for r in reports)
     partial = sorted({k for kernel in kernels for k in kernel.tables}
                      - {r.key for r in reports})
-    if partial:
-        text += "\n\nnot in every kernel of the series, so not analysed: " + \
-            ", ".join(map(str, partial))
-    if args.json:
-        result = [{"report": r, "crc_history": {s: r.crc_history(s) for s in args.symbol}}
-                  for r in reports]
-        print(dumps([{k: v for k, v in item.items()} for item in result]))
-    else:
-        print(text)
+
+    def text() -> str:
+        out = "\n\n".join(series_text(r, args.symbol, args.quiet) for r in reports)
+        if partial:
+            out += "\n\nnot in every kernel of the series, so not analysed: " + \
+                ", ".join(map(str, partial))
+        return out
+
+    _emit(args, lambda: document("series", reports=[dict(to_json(r), crc_history={
+        s: [[k, crc(c)] for k, c in r.crc_history(s)] for s in args.symbol}) for r in reports],
+        not_analysed=[str(k) for k in partial]), text)
     _write_html(args, lambda: series_html(reports, args.symbol))
     broken = any(not h.verdicts[-1].compatible for r in reports for h in r.kmods)
     return EXIT_INCOMPATIBLE if broken else EXIT_OK
@@ -184,7 +186,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def common(p: argparse.ArgumentParser, stablelist: bool = True, html: bool = True) -> None:
-        p.add_argument("--json", action="store_true", help="print JSON for machines")
+        p.add_argument("--json", action="store_true",
+                       help="print one JSON document (its schema: result.schema.json)")
+        p.add_argument("--quiet", action="store_true",
+                       help="no table headers or titles, only the rows")
         if html:
             p.add_argument("--html", metavar="FILE",
                            help="also write the report, with charts, as one HTML file")
@@ -217,7 +222,8 @@ def _parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_affected)
 
-    p = sub.add_parser("series", help="the seed's analysis over an ordered kernel series")
+    p = sub.add_parser("series", help="how kABI changes over an ordered series of kernels, "
+                                      "and which kmods each kernel breaks")
     p.add_argument("kernels", nargs="+", metavar="KERNEL",
                    help="kernels in order (a directory of several builds is sorted by version)")
     p.add_argument("--kmods", action="append", default=[], metavar="PATH",

@@ -17,13 +17,12 @@ import koji
 from koji.daemon import incremental_upload
 from koji.tasks import BaseTaskHandler
 
-from koji_kabi.analysis.outcome import judge_build, judge_files
 from koji_kabi.errors import KabiError, fault_message
 from koji_kabi.koji.cache import DirCache
-from koji_kabi.koji.checks import get_build
-from koji_kabi.koji.pipeline import CheckOptions, Context, check_arch_job, run_check
+from koji_kabi.koji.checks import get_build, judge_build, judge_files
+from koji_kabi.koji.pipeline import Context, check_arch_job, run_check
 from koji_kabi.koji.rules import load_rules, parse_rules
-from koji_kabi.koji.settings import BuilderSettings, load_settings
+from koji_kabi.koji.settings import BuilderSettings, CheckOptions, load_settings
 from koji_kabi.koji.views import SessionView
 from koji_kabi.report.html import kabicheck_html
 from koji_kabi.report.terminal import escape
@@ -103,9 +102,10 @@ def _cache(settings):
         return None  # no cache is slower, never wrong
 
 
-def _view(handler, settings, batch=None):
-    """A SessionView over the task's host session, with this builder's cache and topurl."""
-    return SessionView(handler.session, _cache(settings), batch or settings.batch,
+def _view(handler, settings, options):
+    """A SessionView over the task's host session, with this builder's cache and topurl and
+    the batch size of the check's options (``settings.check``: this builder's defaults)."""
+    return SessionView(handler.session, _cache(settings), options.batch,
                        _topurl(handler, settings))
 
 
@@ -130,15 +130,12 @@ class KabiCheckTask(BaseTaskHandler):
 
     def handler(self, build_id, opts=None):
         settings, rules = _config(self.session)
-        defaults = {"settle_seconds": settings.settle_seconds,
-                    "settle_timeout": settings.settle_timeout, "tag_wait": settings.tag_wait,
-                    "poll": settings.poll, "fanout_min_kmods": settings.fanout_min_kmods,
-                    "batch": settings.batch}
         with _task_logging(self):
             try:
-                options = CheckOptions.from_dict(dict(defaults, **(opts or {})))
+                # this builder's settings, then the task's options (the hub's opts dict)
+                options = CheckOptions.from_settings(settings, opts)
                 # one view for the task: it reads Koji and acts as the task's host
-                view = _view(self, settings, options.batch)
+                view = _view(self, settings, options)
                 ctx = Context(view, view, rules, self.id, fanout=self._fanout,
                               fetch=self._fetch, stage_srpm=self._stage_srpm)
                 report = run_check(ctx, build_id, options)
@@ -191,7 +188,7 @@ class KabiCheckArchTask(BaseTaskHandler):
     def handler(self, job):
         settings, _rules = _config(self.session)
         try:
-            return check_arch_job(_view(self, settings), job,
+            return check_arch_job(_view(self, settings, settings.check), job,
                                   lambda build, rpm: _fetch(self, build, rpm))
         except KabiError as exc:
             raise koji.GenericError(str(exc)) from None
@@ -210,7 +207,7 @@ class KabiJudgeTask(BaseTaskHandler):
         if not found:
             raise koji.GenericError("no koji-kabi rebuild %s" % rebuild_id)
         row = found[0]
-        view = _view(self, settings)
+        view = _view(self, settings, settings.check)
         try:
             kernel = get_build(view, row["kernel"])
             if row["result_build_id"]:

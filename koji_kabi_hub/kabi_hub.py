@@ -41,13 +41,14 @@ RULES_FILE = None
 DISABLED = None
 
 try:
+    from koji_kabi.analysis.delta import delta_kernels
     from koji_kabi.analysis.outcome import BUILD_FAILED, CANCELED, OUTCOMES, mismatch_summary
+    from koji_kabi.analysis.verdict import verdicts
     from koji_kabi.errors import KabiError, fault_message
     from koji_kabi.koji import messages
     from koji_kabi.koji.checks import (
         check_kernel_build,
         check_kmod_build,
-        delta_rows,
         get_build,
         kernel_of,
         kmod_builds_in,
@@ -55,13 +56,13 @@ try:
         previous_kernel,
         reference_kernel,
         stablelists_of,
-        verdict_rows,
         watch_of,
     )
     from koji_kabi.koji.rules import STRATEGIES, RulesFile, rules_data
     from koji_kabi.koji.settings import HubSettings, load_settings
     from koji_kabi.koji.views import deps_from_header
     from koji_kabi.readers.rpmheader import read_rpm_file
+    from koji_kabi.report.jsondoc import document
 
     SETTINGS = load_settings(HubSettings, CONFIG_FILE)
     RULES_FILE = RulesFile(SETTINGS.rules, on_problem=lambda problem: logger.error(
@@ -137,7 +138,7 @@ class HubView:
     payload), parsed once per RPM and kept in a per-process LRU.
     """
 
-    parsed = None  # no per-RPM parse cache on the hub: the header LRU serves it
+    cache = None  # no per-RPM parse cache on the hub: the header LRU serves it
 
     def build(self, ref):
         return kojihub.get_build(ref)
@@ -161,19 +162,15 @@ class HubView:
         """Where Koji stores an RPM (the unsigned copy, as getRPMDeps reads it)."""
         return os.path.join(koji.pathinfo.build(build), koji.pathinfo.rpm(rpm))
 
-    def deps(self, rpms, dep_type):
-        builds = {}
+    def deps(self, rpms):
         out = []
-        for rpm in rpms:
+        for build, rpm in rpms:
             key = (rpm["id"], rpm.get("payloadhash"))
             hdr = _HEADERS.get(key)
             if hdr is None:
-                build = builds.get(rpm["build_id"]) or kojihub.get_build(rpm["build_id"],
-                                                                         strict=True)
-                builds[rpm["build_id"]] = build
                 hdr = read_rpm_file(self.path(build, rpm))
                 _HEADERS.put(key, hdr)
-            out.append(deps_from_header(hdr, dep_type))
+            out.append(deps_from_header(hdr))
         return out
 
 
@@ -363,9 +360,12 @@ def check(build, kernel=None, tag=None, arches=None):
         previous = _call(get_build, view, kernel) if kernel else None
         if previous is None and watch is not None:
             previous = previous_kernel(view, binfo, watch.kernel_tag)
-        kmod_builds = kmod_builds_in(view, watch.kmod_tags) if watch is not None else []
+        kmod_tags = list(watch.kmod_tags) if watch is not None else []
+        kmod_builds = _bounded(kmod_builds_in(view, kmod_tags), kmod_tags, binfo)
         lists = _call(stablelists_of, view, binfo, view.path)
-        return _call(check_kernel_build, view, binfo, previous, kmod_builds, arches, lists)
+        result = _call(check_kernel_build, view, binfo, previous, kmod_builds, arches, lists,
+                       kmod_tags)
+        return document("kernel-check", result, rebuilds=_kernel_rebuilds(binfo))
     if kernel:
         kbuild = _call(get_build, view, kernel)
     elif tag:
@@ -376,7 +376,29 @@ def check(build, kernel=None, tag=None, arches=None):
     else:
         raise koji.GenericError("kabi.check: give kernel= or tag= for a kmod build")
     lists = _call(stablelists_of, view, kbuild, view.path)
-    return _call(check_kmod_build, view, binfo, kbuild, arches, lists)
+    return document("kmod-check", _call(check_kmod_build, view, binfo, kbuild, arches, lists))
+
+
+def _bounded(kmod_builds, tags, kernel_build):
+    """Kmod builds a hub call may check in its request thread: a whole tag of them is a
+    task's work, so over ``call_max_kmod_builds`` the call says how to run it as one."""
+    limit = SETTINGS.call_max_kmod_builds
+    if len(kmod_builds) > limit:
+        raise koji.GenericError(
+            "%d kmod builds in %s: over call_max_kmod_builds=%d for a hub call; check them "
+            "in a task: koji kabi-rebuild --dry-run %s"
+            % (len(kmod_builds), ", ".join(tags), limit, kernel_build["nvr"]))
+    return kmod_builds
+
+
+def _kernel_rebuilds(kernel_build):
+    """The rebuilds made for a kernel (none on a hub whose claims table is missing)."""
+    try:
+        return rebuilds(kernel=kernel_build["id"])
+    except Exception as exc:  # the check's answer stands without them; say why once
+        logger.warning("kabi.check: rebuilds of %s not listed: %s", kernel_build["nvr"],
+                       fault_message(exc))
+        return []
 
 
 @export_in("kabi")
@@ -390,8 +412,8 @@ def delta(old, new, arches=None):
     old_b, new_b = _call(get_build, view, old), _call(get_build, view, new)
     new_k = _call(kernel_of, view, new_b, arches)
     old_k = _call(kernel_of, view, old_b, {k.arch for k in new_k.tables})
-    return {"old": old_b["nvr"], "new": new_b["nvr"],
-            "delta": _call(delta_rows, old_k, new_k, arches)}
+    lists = _call(stablelists_of, view, new_b, view.path)
+    return document("delta", _call(delta_kernels, old_k, new_k, lists))
 
 
 @export_in("kabi")
@@ -414,9 +436,11 @@ def affected(kernel, tags=None, against=None, arches=None):
     if tags is None:
         watch = watch_of(view, _rules(), kbuild)
         tags = list(watch.kmod_tags) if watch else []
-    builds = kmod_builds_in(view, list(tags))
+    builds = _bounded(kmod_builds_in(view, list(tags)), list(tags), kbuild)
     previous = _call(get_build, view, against) if against else None
-    return _call(check_kernel_build, view, kbuild, previous, builds, arches)
+    lists = _call(stablelists_of, view, kbuild, view.path)
+    return document("kernel-check", _call(check_kernel_build, view, kbuild, previous, builds,
+                                          arches, lists, list(tags)))
 
 
 @export_in("kabi")
@@ -822,17 +846,17 @@ def _policy_decide(data, args):
     if kernel is None:
         kernel = kernel_of(view, kbuild)
         _KERNELS.put((kbuild["id"], rpm_set), kernel)
-    rows = verdict_rows(pairs, kernel)
-    bad = [r for r in rows if not r["compatible"]]
-    for r in bad:
-        if r["no_table"]:
+    found = verdicts([m for _b, m in pairs], kernel)
+    bad = [v for v in found if not v.compatible]
+    for v in bad:
+        if v.no_table:
             logger.warning("kabi_compatible: %s has no symbols for the arch of %s",
-                           kbuild["nvr"], r["rpm"])
+                           kbuild["nvr"], v.kmod)
         else:
             logger.info("kabi_compatible: %s does not match %s: %d missing, %d CRC "
-                        "mismatches", r["rpm"], kbuild["nvr"], len(r["missing"]),
-                        len(r["mismatched"]))
-    broken = [r for r in bad if not r["no_table"]]
+                        "mismatches", v.kmod, kbuild["nvr"], len(v.missing),
+                        len(v.mismatched))
+    broken = [v for v in bad if not v.no_table]
     if broken:  # a definite incompatibility outranks what cannot be decided
         _WHY.text = "%s does not match %s: %s; koji kabi-check %s --tag %s shows the symbols" % (
             build["nvr"], kbuild["nvr"], mismatch_summary(broken), build["nvr"], tag_name)

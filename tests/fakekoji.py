@@ -14,9 +14,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
+import koji
+
 from koji_kabi.errors import KabiError
 from koji_kabi.koji.views import deps_from_header
-from koji_kabi.readers.packages import Triple
+from koji_kabi.readers.packages import Dependencies
 from koji_kabi.readers.rpmheader import RpmHeader, read_rpm_file
 
 PathLike = Union[str, Path]
@@ -36,7 +38,7 @@ class FakeKoji:
     ``source``, as Koji's ``getLatestBuilds`` does not.
     """
 
-    parsed = None  # no parse cache: every check reads the headers' deps afresh
+    cache = None  # no per-RPM cache: every check reads the headers' deps afresh
 
     def __init__(self) -> None:
         self.event = 0
@@ -81,7 +83,8 @@ class FakeKoji:
         """
         paths = [str(p) for p in paths]
         (nvr,) = {_header(p).build_nvr for p in paths}
-        name, version, release = nvr.rsplit("-", 2)
+        nvr_parts = koji.parse_NVR(nvr)
+        name, version, release = nvr_parts["name"], nvr_parts["version"], nvr_parts["release"]
         build_id = next(self._ids)
         task_id = None if task_request is None else self.add_task(task_request)
         self._builds[build_id] = {
@@ -164,8 +167,12 @@ class FakeKoji:
             out.append(rows)
         return out
 
-    def deps(self, rpms: Sequence[dict], dep_type: Optional[int]) -> list[list[Triple]]:
-        return [deps_from_header(self._headers[r["id"]], dep_type) for r in rpms]
+    def deps(self, rpms: Sequence[tuple[dict, dict]]) -> list[Dependencies]:
+        """Each (build, rpm)'s deps; an RPM paired with another build is a caller's bug."""
+        for build, rpm in rpms:
+            if build["id"] != rpm["build_id"]:
+                raise ValueError(f"RPM {rpm['id']} is not of build {build['id']}")
+        return [deps_from_header(self._headers[r["id"]]) for _b, r in rpms]
 
     # ------------------------------------------------------------------ TaskHost
 

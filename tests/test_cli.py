@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import World
+from tests.support.results import valid
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -35,12 +35,14 @@ def test_delta_exit_codes_and_json(world: World) -> None:
     assert "x86_64+debug" in proc.stdout and "aarch64" in proc.stdout
     same = run("delta", new, new)
     assert same.returncode == 0 and "breaking: no" in same.stdout
-    data = json.loads(run("delta", old, new, "--json", "--arch", "x86_64").stdout)
+    data = valid(run("delta", old, new, "--json", "--arch", "x86_64").stdout, "delta")
     assert {d["key"] for d in data["deltas"]} == {"x86_64", "x86_64+debug"}
     plain = next(d for d in data["deltas"] if d["key"] == "x86_64")
     truth = world.churn["x86_64"]
     assert {c["symbol"] for c in plain["changed"]} == truth.changed
-    assert all(c["old_crc"].startswith("0x") for c in plain["changed"])
+    assert all(c["old"].startswith("0x") and c["new"].startswith("0x")
+               for c in plain["changed"])
+    assert {c["symbol"] for c in plain["removed"] if c["new"] is None} == truth.removed
 
 
 def test_check_verdicts_and_exit_codes(world: World) -> None:
@@ -51,9 +53,10 @@ def test_check_verdicts_and_exit_codes(world: World) -> None:
     assert bad.returncode == 1
     assert "INCOMPATIBLE - 0 missing, 3 CRC mismatch of 33 symbols" in bad.stdout
     assert "on the stablelist" in bad.stdout
-    everything = json.loads(run("check", str(world.kmods), "--kernel", str(world.kernel2),
-                                "--json").stdout)
-    verdicts = {v["kmod"]: v["compatible"] for v in everything}
+    everything = valid(run("check", str(world.kmods), "--kernel", str(world.kernel2),
+                           "--json").stdout, "verdicts")
+    assert not everything["compatible"]
+    verdicts = {v["rpm"]: v["compatible"] for v in everything["verdicts"]}
     assert verdicts["kmod-ok-1.0-1.el9.x86_64"] and verdicts["kmod-ok-1.0-1.el9.aarch64"]
     assert not verdicts["kmod-missing-1.0-1.el9.x86_64"]
     assert verdicts["kmod-consumer-1.0-1.el9.x86_64"]
@@ -64,8 +67,8 @@ def test_affected_lists_only_touched_kmods(world: World) -> None:
     proc = run("affected", str(world.kernel1), str(world.kernel2), "--kmods", str(world.kmods),
                "--json")
     assert proc.returncode == 1
-    data = json.loads(proc.stdout)
-    touched = {a["kmod"]["nvr"] for imp in data["impact"] for a in imp["affected"]}
+    data = valid(proc.stdout, "affected")
+    touched = {a["nvr"] for imp in data["impact"] for a in imp["affected"]}
     assert touched == {"kmod-crc-1.0-1.el9", "kmod-missing-1.0-1.el9"}
 
 
@@ -102,16 +105,15 @@ def test_series_on_the_bundled_examples() -> None:
     proc = run("series", str(EXAMPLES / "kernels"), "--kmods", str(EXAMPLES / "kmods"),
                "--symbol", "kmalloc_caches", "--json")
     assert proc.returncode == 1  # kmods built for 6.1.0-53 do not load on 6.1.0-56
-    (item,) = json.loads(proc.stdout)
-    report = item["report"]
+    (report,) = valid(proc.stdout, "series")["reports"]
     assert report["kernels"] == ["6.1.0-53", "6.1.0-54", "6.1.0-55", "6.1.0-56"]
-    by_kmod = {h["kmod"]: h for h in report["kmods"]}
+    by_kmod = {h["rpm"]: h for h in report["kmods"]}
     acpi = by_kmod["kmod-acpi-call-1.2.2-1.6.1.0.53.x86_64"]
     assert acpi["first_broken"] == "6.1.0-55" and acpi["rebuilds"] == ["6.1.0-55"]
     assert by_kmod["kmod-acpi-call-1.2.2-1.6.1.0.55.x86_64"]["verdicts"][-1]["compatible"]
     use = report["use"]
     assert use["unique"] == use["changed"] + use["unchanged"] + use["absent"]
-    history = dict(item["crc_history"]["kmalloc_caches"])
+    history = dict(report["crc_history"]["kmalloc_caches"])
     assert history["6.1.0-53"] == history["6.1.0-54"] != history["6.1.0-55"]
     text = run("series", str(EXAMPLES / "kernels"), "--kmods", str(EXAMPLES / "kmods")).stdout
     assert "Most consumed symbols" in text and "first broken by" in text

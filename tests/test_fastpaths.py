@@ -16,10 +16,15 @@ from hypothesis import strategies as st
 from koji_kabi.analysis import rebuild
 from koji_kabi.analysis.verdict import SymbolProblem, verdict
 from koji_kabi.errors import KabiError
-from koji_kabi.koji.cache import DirCache, ParsedCache
+from koji_kabi.koji.cache import DirCache
 from koji_kabi.model import Kernel, KmodRequirements, Stablelist, SymbolTable, TableKey
 from koji_kabi.readers.deps import parse_dep
-from koji_kabi.readers.packages import kernel_table_from_provides, kmod_from_deps, split_canonical
+from koji_kabi.readers.packages import (
+    Dependencies,
+    kernel_table_from_provides,
+    kmod_from_deps,
+    split_canonical,
+)
 
 SYMS = ["kmalloc", "printk", "pci_register_driver", "sym_ü", "a b", "x(y)", "", "v\n"]
 names = st.one_of(
@@ -129,20 +134,22 @@ def _reference_fingerprint(kmod: KmodRequirements, kernel: Kernel) -> str:
     return h.hexdigest()
 
 
-def test_fingerprint_is_the_same_before_and_after_lines_are_shared() -> None:
+def test_fingerprint_agrees_and_makes_a_tables_lines_once() -> None:
+    rebuild._symbol_lines.cache_clear()
     key = TableKey("x86_64")
     kernel = Kernel("kernel-1-1", {key: SymbolTable(key, {f"s{i}": i * 7919 for i in range(50)},
                                                     "k")})
-    for i in range(rebuild._LINES_AFTER + 10):
+    for i in range(80):
         kmod = KmodRequirements("m-1-1", "m", key, {f"s{j}": 1 for j in range(i % 60)}, "m")
         assert rebuild.fingerprint(kmod, kernel) == _reference_fingerprint(kmod, kernel)
     other = KmodRequirements("m-1-1", "m", TableKey("s390x"), {"s1": 1}, "m")
     assert rebuild.fingerprint(other, kernel) == _reference_fingerprint(other, kernel)
+    info = rebuild._symbol_lines.cache_info()
+    assert (info.misses, info.hits) == (1, 79)  # s390x has no table: no lines asked for
 
 
-def test_parsed_cache_round_trip(tmp_path: Path) -> None:
-    store = DirCache(str(tmp_path))
-    parsed = ParsedCache(store)
+def test_cache_round_trip(tmp_path: Path) -> None:
+    parsed = DirCache(str(tmp_path))
     kmod = KmodRequirements("kmod-a-1-1", "kmod-a", TableKey("aarch64", "debug"),
                             {"kmalloc": 0x1234, "printk": 0xFFFFFFFF}, "kmod-a-1-1.aarch64",
                             ksym_requires={"other_fn": 7}, ksym_provides={"mine": 9},
@@ -165,3 +172,13 @@ def test_parsed_cache_round_trip(tmp_path: Path) -> None:
     assert found and got_table.key == table.key and dict(got_table.crcs) == dict(table.crcs)
     assert parsed.table("t2", "x") == (True, None)
     assert parsed.table("t3", "x") == (False, None)
+    deps = Dependencies((("kernel(printk)", 8, "0x1"), ("kernel-uname-r", 8, "5.14.0")),
+                        (("kmod(a.ko)", 0, ""), ("ksym(mine)", 8, "0x9")))
+    parsed.put_deps("k1", deps)
+    parsed.put_deps("k4", Dependencies())
+    assert parsed.deps("k1") == deps and isinstance(parsed.deps("k1"), Dependencies)
+    assert parsed.deps("k4") == Dependencies()
+    assert parsed.deps("k3") is None
+    again = DirCache(str(tmp_path))  # another task on the builder: the same entries
+    assert again.deps("k1") == deps and again.table("t2", "x") == (True, None)
+    assert again.kmod("k1", "n", "n", "s") is not None

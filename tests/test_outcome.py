@@ -21,13 +21,14 @@ from koji_kabi.analysis.outcome import (
     OUTCOMES,
     SHOWN,
     STILL_BROKEN,
-    judge_build,
-    judge_files,
     mismatch_summary,
 )
 from koji_kabi.analysis.rebuild import KmodBuild, RebuildRequest, Skipped, plan
+from koji_kabi.analysis.verdict import SymbolProblem, Verdict
 from koji_kabi.errors import KabiError
+from koji_kabi.koji.checks import judge_build, judge_files
 from koji_kabi.koji.rules import Rules, parse_rules
+from koji_kabi.model import TableKey
 from tests.fakekoji import FakeKoji
 from tests.pipeline_rpms import Rpms, source_for
 
@@ -35,11 +36,13 @@ from tests.pipeline_rpms import Rpms, source_for
 
 
 def row(key: str, compatible: bool, missing: tuple[str, ...] = (),
-        mismatched: tuple[str, ...] = ()) -> dict:
-    """A verdict row as koji_kabi.koji.checks.verdict_rows makes it (the keys outcome reads)."""
-    return {"key": key, "compatible": compatible, "missing": list(missing),
-            "mismatched": [{"symbol": s, "required": "0x1", "provided": "0x2",
-                            "stable": False} for s in mismatched]}
+        mismatched: tuple[str, ...] = ()) -> Verdict:
+    """A verdict of one kmod package (incompatible without problems: no table for it)."""
+    arch, _, flavour = key.partition("+")
+    problems = tuple([SymbolProblem(s, 1, None) for s in missing]
+                     + [SymbolProblem(s, 1, 2) for s in mismatched])
+    return Verdict("kmod-x-1-1." + arch, "kernel-1-1", TableKey(arch, flavour), problems, 10,
+                   no_table=not compatible and not problems)
 
 
 def test_the_outcomes() -> None:
@@ -60,8 +63,6 @@ def test_mismatch_summary_counts_each_incompatible_row() -> None:
 def test_mismatch_summary_of_compatible_rows_is_empty() -> None:
     assert mismatch_summary([]) == ""
     assert mismatch_summary([row("x86_64", True), row("aarch64", True)]) == ""
-    # a row's verdict decides, not its lists
-    assert mismatch_summary([row("x86_64", True, ("a",))]) == ""
     assert mismatch_summary([row("s390x", False)]) == "s390x 0 missing, 0 CRC mismatches"
 
 

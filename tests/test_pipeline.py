@@ -16,11 +16,13 @@ import pytest
 
 from koji_kabi.errors import KabiError
 from koji_kabi.koji.checks import watch_of
-from koji_kabi.koji.pipeline import CheckOptions, Context, check_arch_job, run_check, settle
+from koji_kabi.koji.pipeline import Context, check_arch_job, run_check, settle
 from koji_kabi.koji.rules import Rules, parse_rules
+from koji_kabi.koji.settings import CheckOptions
 from koji_kabi.report.text import report_text
 from tests.fakekoji import FakeKoji
 from tests.pipeline_rpms import ARCHES, Rpms, source_for
+from tests.support.results import valid
 
 K1, K2, K3 = "kernel-5.14.0-1.el9", "kernel-5.14.0-2.el9", "kernel-5.14.0-3.el9"
 CRC, GONE, NVIDIA = "kmod-crc-1.0-1.el9", "kmod-gone-2.0-3.el9", "kmod-nvidia-550.1-1.el9"
@@ -91,7 +93,7 @@ class World:
         context = Context(self.koji, self.koji, rules_ or rules(), task_id, sleep=clock.sleep,
                           clock=clock, fetch=self.koji.fetch, **ctx)
         report = run_check(context, ref, opts or CheckOptions())
-        assert json.loads(json.dumps(report)) == report
+        assert valid(json.loads(json.dumps(report)), "kabi-report") == report
         return report
 
 
@@ -176,15 +178,15 @@ def test_new_kernel_gives_exactly_the_right_rebuild_requests(world: World) -> No
     assert {v["rpm"] for v in arch(report, "aarch64")["verdicts"]} == {
         "kmod-ok-1.0-1.el9.aarch64", "kmod-crc-1.0-1.el9.aarch64"}
     assert all(v["compatible"] for v in arch(report, "aarch64")["verdicts"])
-    assert bad[f"{GONE}.x86_64"]["missing"] == removed[:1]
+    assert [m["symbol"] for m in bad[f"{GONE}.x86_64"]["missing"]] == removed[:1]
     # kernel 2's own kernel-abi-stablelists RPM says which broken symbols are stable
     assert {m["symbol"]: m["stable"] for m in bad[f"{CRC}.x86_64"]["mismatched"]} \
         == {changed[0]: True, changed[1]: False}
-    (x86_delta,) = x86["delta"]
+    (x86_delta,) = x86["delta"]["deltas"]
     assert {c["symbol"] for c in x86_delta["changed"]} == set(changed)
     assert {c["symbol"] for c in x86_delta["removed"]} == set(removed)
     assert {c["symbol"] for c in x86_delta["changed"] if c["stable"]} == {changed[0]}
-    assert {d["key"] for a in report["arches"] for d in a["delta"]} == set(ARCHES)
+    assert {d["key"] for a in report["arches"] for d in a["delta"]["deltas"]} == set(ARCHES)
     assert s["delta"]["x86_64"] == {"added": 5, "removed": 5, "changed": len(changed)}
     assert all(a["stablelist"] for a in report["arches"])
     claims = world.koji.claim_calls[0]
@@ -489,7 +491,7 @@ def test_previous_kernel_is_the_latest_as_of_the_build_creation(world: World) ->
     world.koji.tag("el9-kernel", k2["id"])
     report = world.check(k2["id"])
     assert report["previous"] == K1  # not itself, though it is now the latest
-    assert {c["symbol"] for c in arch(report)["delta"][0]["changed"]} == \
+    assert {c["symbol"] for c in arch(report)["delta"]["deltas"][0]["changed"]} == \
         set(world.rpms.changed)
     assert world.check(k3["id"])["previous"] == K1  # kernel 2 was not tagged yet
     against = world.check(k3["id"], opts=CheckOptions(against=K2))
@@ -574,5 +576,6 @@ def test_the_html_report_shows_every_kmod_and_each_broken_symbol(world: World) -
         for m in v["mismatched"]:
             assert (f'<tr class="problem"><td>{m["symbol"]}</td><td>{m["required"]}</td>'
                     f'<td>{m["provided"]}</td>') in page
-        for symbol in v["missing"]:
-            assert f'<tr class="problem"><td>{symbol}</td><td>-</td><td>missing</td>' in page
+        for m in v["missing"]:
+            assert (f'<tr class="problem"><td>{m["symbol"]}</td><td>{m["required"]}</td>'
+                    '<td>missing</td>') in page

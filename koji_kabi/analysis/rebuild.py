@@ -7,11 +7,11 @@ kABI for a kmod, or a re-run of the same check, give one rebuild.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Optional
 
 from koji_kabi.koji.rules import Rules, Watch
 from koji_kabi.model import Kernel, KmodRequirements, SymbolTable
@@ -20,29 +20,19 @@ _SCM_SCHEMES = ("git://", "git+", "git+https://", "git+ssh://", "git+http://", "
                 "svn+", "cvs://", "cvs+", "hg+", "https://", "http://")
 
 
-#: per kernel table, the fingerprint line of each symbol, once many kmods asked for it
-_LINES: weakref.WeakKeyDictionary[SymbolTable, Any] = weakref.WeakKeyDictionary()
-_LINES_AFTER = 64  # fingerprints of one table before its 30,000 lines are worth making
-
-
-def _line_of(table: Optional[SymbolTable]) -> Callable[[str], Optional[str]]:
-    if table is None:
-        return {}.get
-    seen = _LINES.get(table, 0)
-    if isinstance(seen, dict):
-        return seen.get
-    if seen < _LINES_AFTER:  # a few kmods (the policy test): format just their symbols
-        _LINES[table] = seen + 1
-        crcs = table.crcs
-        return lambda s: None if (c := crcs.get(s)) is None else f"{s} {format(c, '08x')}\n"
-    lines = {s: f"{s} {format(c, '08x')}\n" for s, c in table.crcs.items()}
-    _LINES[table] = lines
-    return lines.get
+@functools.lru_cache(maxsize=16)
+def _symbol_lines(table: SymbolTable) -> dict[str, str]:
+    """Each symbol's line in a fingerprint against ``table``: a pure function of the
+    (immutable) table, made once per table as thousands of kmods fingerprint against the
+    same 30,000 symbols.  The cache keeps the tables of a few kernels alive; never change
+    the dict it returns."""
+    return {s: f"{s} {format(c, '08x')}\n" for s, c in table.crcs.items()}
 
 
 def fingerprint(kmod: KmodRequirements, kernel: Kernel) -> str:
     """sha256 of (arch, flavour, symbol, CRC in ``kernel``) for every consumed symbol."""
-    line = _line_of(kernel.table_for(kmod.key))
+    table = kernel.table_for(kmod.key)
+    line = _symbol_lines(table).get if table is not None else {}.get
     h = hashlib.sha256(f"{kmod.key.arch}+{kmod.key.flavour}\n".encode())
     h.update("".join([line(s) or f"{s} -\n" for s in sorted(kmod.requires)]).encode())
     return h.hexdigest()

@@ -6,7 +6,7 @@ with the identical CRC.  The stablelist is reported, never used to decide.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import filterfalse
 from typing import Optional
@@ -90,3 +90,16 @@ def ksym_providers(kmods: Iterable[KmodRequirements]) -> dict[str, dict[str, int
         if kmod.ksym_provides:
             out.setdefault(kmod.key.arch, {}).update(kmod.ksym_provides)
     return out
+
+
+def verdicts(kmods: Sequence[KmodRequirements], kernel: Kernel,
+             stablelists: Optional[Mapping[str, Stablelist]] = None) -> list[Verdict]:
+    """Every kmod's verdict against one kernel, in order: the one loop every caller uses.
+
+    ``ksym()`` requires are looked up among the given kmods (they export to each other);
+    ``stablelists`` are per arch.
+    """
+    lists = stablelists or {}
+    providers = ksym_providers(kmods)
+    return [verdict(m, kernel, lists.get(m.key.arch), providers.get(m.key.arch))
+            for m in kmods]

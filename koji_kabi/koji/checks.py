@@ -2,23 +2,26 @@
 
 ``koji kabi-check`` (the CLI, any hub), the hub's ``kabi.*`` calls and the builder's
 ``kabiCheck`` task all call these over a :class:`~koji_kabi.koji.views.KojiView`, so their
-answers agree.  Results are plain dicts safe for XML-RPC (CRCs as ``0x`` strings).
+answers agree.  Results are the values of :mod:`koji_kabi.results`; whoever answers
+serialises them with :mod:`koji_kabi.report.jsondoc`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Optional
 
-from koji_kabi.analysis.delta import delta
+from koji_kabi.analysis.delta import delta_kernels
+from koji_kabi.analysis.outcome import judge
 from koji_kabi.analysis.rebuild import fingerprint
-from koji_kabi.analysis.verdict import ksym_providers, verdict
+from koji_kabi.analysis.verdict import verdicts
 from koji_kabi.errors import KabiError
 from koji_kabi.koji.rules import Rules, Watch
 from koji_kabi.koji.views import KojiView, kernel_from_rpms, kmods_from_rpms
 from koji_kabi.model import Kernel, KmodRequirements, Stablelist
+from koji_kabi.readers.inputs import kmod_from_file
 from koji_kabi.readers.stablelist import read_stablelist_rpm
-from koji_kabi.report.text import crc
+from koji_kabi.results import BuildVerdict, KernelCheck, KmodCheck
 
 STABLELIST_PACKAGES = ("kernel-abi-stablelists", "kernel-abi-whitelists")
 
@@ -35,14 +38,14 @@ def get_build(view: KojiView, ref: Any) -> dict:
 
 def kernel_of(view: KojiView, build: dict, arches: Optional[Iterable[str]] = None) -> Kernel:
     return kernel_from_rpms(build, view.rpms([build["id"]])[0], view.deps, arches,
-                            view.parsed)
+                            view.cache)
 
 
 def kmods_of(view: KojiView, builds: Sequence[dict], arches: Optional[Iterable[str]] = None,
              on_error: Optional[Callable[[KabiError], None]] = None
              ) -> list[tuple[dict, KmodRequirements]]:
     return kmods_from_rpms(builds, view.rpms([b["id"] for b in builds]), view.deps, arches,
-                           view.parsed, on_error)
+                           view.cache, on_error)
 
 
 def previous_kernel(view: KojiView, build: dict, kernel_tag: str) -> Optional[dict]:
@@ -68,10 +71,12 @@ def watch_of(view: KojiView, rules: Rules, build: dict,
     return watches[0] if watches else None
 
 
-def kmod_builds_in(view: KojiView, tags: Sequence[str]) -> list[dict]:
-    """Latest builds of each tag, once each (the first tag holding one names it)."""
+def kmod_builds_in(view: KojiView, tags: Sequence[str],
+                   event: Optional[int] = None) -> list[dict]:
+    """Latest builds of each tag (as of ``event``), once each (the first tag holding one
+    names it)."""
     seen: dict[int, dict] = {}
-    for tag, builds in zip(tags, view.latest(list(tags)) if tags else []):
+    for tag, builds in zip(tags, view.latest(list(tags), None, event) if tags else []):
         for b in builds:
             seen.setdefault(b["id"], dict(b, kabi_tag=tag))
     return list(seen.values())
@@ -104,56 +109,20 @@ def stablelists_of(view: KojiView, build: dict, fetch: FetchRpm) -> dict[str, St
     return {}
 
 
-def verdict_rows(pairs: Sequence[tuple[dict, KmodRequirements]], kernel: Kernel,
-                 stablelists: Optional[dict[str, Stablelist]] = None) -> list[dict]:
-    """One row per kmod package and arch: the verdict, why, and its kABI fingerprint."""
-    lists = stablelists or {}
-    providers = ksym_providers(m for _b, m in pairs)
-    rows = []
-    for build, kmod in pairs:
-        v = verdict(kmod, kernel, lists.get(kmod.key.arch), providers.get(kmod.key.arch))
-        rows.append({
-            "build_id": build["id"], "nvr": build["nvr"],
-            "package": build.get("package_name", build.get("name")),
-            "tag": build.get("kabi_tag", ""), "rpm": kmod.label, "key": str(v.key),
-            "compatible": v.compatible, "no_table": v.no_table, "checked": v.checked,
-            "stable": v.stable_count,
-            "missing": [p.symbol for p in v.missing],
-            "mismatched": [{"symbol": p.symbol, "required": crc(p.required),
-                            "provided": crc(p.provided), "stable": p.stable}
-                           for p in v.mismatched],
-            "fingerprint": fingerprint(kmod, kernel),
-        })
-    return rows
-
-
-def delta_rows(old: Kernel, new: Kernel, arches: Optional[Iterable[str]] = None,
-               stablelists: Optional[dict[str, Stablelist]] = None) -> list[dict]:
-    """Per (arch, flavour) both kernels have: counts and the symbols that changed."""
-    wanted = set(arches) if arches else None
-    lists = stablelists or {}
-    out = []
-    for key in sorted(new.tables.keys() & old.tables.keys()):
-        if wanted and key.arch not in wanted:
-            continue
-        d = delta(old.tables[key], new.tables[key], lists.get(key.arch), old.nvr, new.nvr)
-        out.append({
-            "key": str(key), "old_count": d.old_count, "new_count": d.new_count,
-            "breaking": d.breaking,
-            "added": [c.symbol for c in d.added],
-            "removed": [{"symbol": c.symbol, "old": crc(c.old_crc), "stable": c.stable}
-                        for c in d.removed],
-            "changed": [{"symbol": c.symbol, "old": crc(c.old_crc), "new": crc(c.new_crc),
-                         "stable": c.stable} for c in d.changed],
-        })
-    if not out:
-        raise KabiError(f"{old.nvr} vs {new.nvr}", "no arch/flavour in common")
-    return out
+def build_verdicts(pairs: Sequence[tuple[dict, KmodRequirements]], kernel: Kernel,
+                   stablelists: Optional[Mapping[str, Stablelist]] = None
+                   ) -> tuple[BuildVerdict, ...]:
+    """Each kmod package's verdict with its Koji build and its kABI fingerprint."""
+    found = verdicts([m for _b, m in pairs], kernel, stablelists)
+    return tuple(BuildVerdict(build["id"], build["nvr"],
+                              build.get("package_name", build.get("name")),
+                              build.get("kabi_tag", ""), v, fingerprint(kmod, kernel))
+                 for (build, kmod), v in zip(pairs, found))
 
 
 def check_kmod_build(view: KojiView, build: dict, kernel_build: dict,
                      arches: Optional[Iterable[str]] = None,
-                     stablelists: Optional[dict[str, Stablelist]] = None) -> dict:
+                     stablelists: Optional[Mapping[str, Stablelist]] = None) -> KmodCheck:
     """A kmod build's verdict per arch against a kernel build."""
     pairs = kmods_of(view, [build], arches)
     if not pairs and arches:
@@ -163,30 +132,53 @@ def check_kmod_build(view: KojiView, build: dict, kernel_build: dict,
         raise KabiError(build["nvr"], "not a kmod build: no package with kernel(symbol) = "
                         "CRC requires")
     kernel = kernel_of(view, kernel_build, {m.key.arch for _b, m in pairs})
-    rows = verdict_rows(pairs, kernel, stablelists)
-    return {"kind": "kmod", "build": build["nvr"], "kernel": kernel_build["nvr"],
-            "compatible": all(r["compatible"] for r in rows), "verdicts": rows}
+    return KmodCheck(build["nvr"], kernel_build["nvr"],
+                     build_verdicts(pairs, kernel, stablelists))
 
 
 def check_kernel_build(view: KojiView, build: dict, previous: Optional[dict],
                        kmod_builds: Sequence[dict],
                        arches: Optional[Iterable[str]] = None,
-                       stablelists: Optional[dict[str, Stablelist]] = None) -> dict:
+                       stablelists: Optional[Mapping[str, Stablelist]] = None,
+                       kmod_tags: Sequence[str] = ()) -> KernelCheck:
     """A kernel build's delta to ``previous`` and the verdicts of the given kmod builds.
 
     Kmod RPMs with malformed dependencies are listed in ``unreadable``, not checked.
     """
     kernel = kernel_of(view, build, arches)
-    deltas: list[dict] = []
+    kd = None
     if previous is not None:
         old = kernel_of(view, previous, {k.arch for k in kernel.tables})
-        deltas = delta_rows(old, kernel, arches, stablelists)
+        kd = delta_kernels(old, kernel, stablelists)
     unreadable: list[KabiError] = []
-    rows = verdict_rows(kmods_of(view, kmod_builds, {k.arch for k in kernel.tables},
-                                 unreadable.append), kernel, stablelists)
-    return {"kind": "kernel", "build": build["nvr"], "kernel": build["nvr"],
-            "unreadable": [str(e) for e in unreadable],
-            "previous": previous["nvr"] if previous else None,
-            "symbols": {str(k): len(t) for k, t in kernel.tables.items()},
-            "delta": deltas, "verdicts": rows, "stablelist": bool(stablelists),
-            "compatible": all(r["compatible"] for r in rows)}
+    pairs = kmods_of(view, kmod_builds, {k.arch for k in kernel.tables},
+                     unreadable.append) if kmod_builds else []
+    return KernelCheck(build["nvr"], previous["nvr"] if previous else None, tuple(kmod_tags),
+                       {k: len(t) for k, t in kernel.tables.items()}, kd,
+                       build_verdicts(pairs, kernel, stablelists),
+                       tuple(str(e) for e in unreadable), bool(stablelists))
+
+
+def judge_build(view: KojiView, build: dict, kernel_build: dict) -> tuple[str, str]:
+    """(outcome, detail) of a rebuild that made a (draft or real) build in Koji."""
+    return judge([v.verdict for v in check_kmod_build(view, build, kernel_build).verdicts],
+                 kernel_build["nvr"])
+
+
+def judge_files(view: KojiView, paths: Sequence[str], kernel_build: dict,
+                label: Optional[str] = None) -> tuple[str, str]:
+    """(outcome, detail) of a scratch rebuild: its kmod RPMs as files (the task's output).
+
+    RPMs that are not kmods (debuginfo, -devel, a common subpackage) are left out.
+    """
+    kmods = []
+    for path in paths:
+        try:
+            kmods.append(kmod_from_file(path))
+        except KabiError:
+            continue  # not a kmod package
+    if not kmods:
+        raise KabiError(label or kernel_build["nvr"], "the rebuild produced no kmod package "
+                        "with kernel(symbol) = CRC requires")
+    kernel = kernel_of(view, kernel_build, {m.key.arch for m in kmods})
+    return judge(verdicts(kmods, kernel), kernel_build["nvr"])

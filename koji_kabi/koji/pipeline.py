@@ -28,45 +28,22 @@ from koji_kabi.koji.checks import (
     stablelists_of,
 )
 from koji_kabi.koji.rules import Rules, Watch
-from koji_kabi.koji.views import BATCH, KojiView, TaskHost
+from koji_kabi.koji.settings import CheckOptions
+from koji_kabi.koji.views import KojiView, TaskHost
 from koji_kabi.readers.packages import is_kernel_symbol_rpm
+from koji_kabi.report.jsondoc import document, to_json
+from koji_kabi.results import RebuildDecision
 
 log = logging.getLogger("koji_kabi.koji.pipeline")
 
 
 @dataclass(frozen=True)
-class CheckOptions:
-    """Per-task options (from ``koji kabi-rebuild`` or the hub hook)."""
-
-    against: Any = None  # previous kernel build (id or NVR); default from the rules
-    tag: Optional[str] = None  # watched kernel tag to use
-    dry_run: Optional[bool] = None  # overrides the rules
-    arches: Optional[tuple[str, ...]] = None
-    settle_seconds: int = 60  # imported builds: RPM set unchanged this long = complete
-    settle_timeout: int = 3600
-    tag_wait: int = 900
-    poll: float = 10.0
-    fanout_min_kmods: int = 300  # fan out per arch when at least this many kmod builds
-    batch: int = BATCH  # hub calls per multicall: the glue builds its SessionView with it
-
-    @classmethod
-    def from_dict(cls, data: Optional[dict]) -> CheckOptions:
-        data = dict(data or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise KabiError("kabiCheck options", f"unknown option {unknown[0]!r}")
-        if data.get("arches") is not None:
-            data["arches"] = tuple(data["arches"])
-        return cls(**data)
-
-
-@dataclass
 class Context:
     """What the task runs with: Koji reads, the task's hub actions, host-side services.
 
     ``view`` is one object for the whole task, so what it learnt (build paths, HTTP
     connections, caches) is reused; the builder gives the same SessionView as ``host``.
+    Frozen: whatever the view needs (its batch size, cache) is given when it is made.
     """
 
     view: KojiView
@@ -211,13 +188,14 @@ def check_arch_job(view: KojiView, job: dict, fetch: Optional[FetchRpm] = None) 
     kernel, previous = builds[0], (builds[1] if job["previous_id"] else None)
     kmods = [dict(b, kabi_tag=t) for b, t in zip(builds[len(ids):], job["kmod_tags"])]
     lists = kernel_stablelists(view, kernel, fetch)
-    return dict(check_kernel_build(view, kernel, previous, kmods, [job["arch"]], lists),
-                arch=job["arch"])
+    return dict(to_json(check_kernel_build(view, kernel, previous, kmods, [job["arch"]], lists,
+                                           sorted(set(job["kmod_tags"])))), arch=job["arch"])
 
 
 # --------------------------------------------------------------------------- submit
 
-def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[dict]:
+def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool
+           ) -> list[RebuildDecision]:
     """Claim and submit rebuilds within the limits; every request gets a status line.
 
     Claims and subtasks are made by the hub in one call (``TaskHost.submit_rebuilds``), so
@@ -284,7 +262,7 @@ def submit(ctx: Context, requests: list[RebuildRequest], dry_run: bool) -> list[
 
 
 def _staged(ctx: Context, requests: list[RebuildRequest]
-            ) -> tuple[list[RebuildRequest], list[dict]]:
+            ) -> tuple[list[RebuildRequest], list[RebuildDecision]]:
     """Requests whose source is the build's SRPM get it uploaded to the hub's work area
     (as ``koji build`` does for a local SRPM); one that cannot is not submitted."""
     ready, failed = [], []
@@ -305,7 +283,7 @@ def _staged(ctx: Context, requests: list[RebuildRequest]
 class SubmitFailed(Exception):
     """Submitting rebuilds failed; ``rebuilds`` says what is known of each."""
 
-    def __init__(self, problem: str, rebuilds: list[dict]) -> None:
+    def __init__(self, problem: str, rebuilds: list[RebuildDecision]) -> None:
         super().__init__(problem)
         self.rebuilds = rebuilds
 
@@ -321,12 +299,9 @@ def _label(r: RebuildRequest) -> str:
     return f"kabi-{r.package}-{r.fingerprint[:12]}"
 
 
-def _status(r: RebuildRequest, status: str, detail: str, task_id: Optional[int] = None) -> dict:
-    return {"package": r.package, "nvr": r.nvr, "mode": r.mode, "target": r.target,
-            "source": r.source, "strategy": r.strategy,
-            "macro": "=".join(r.macro) if r.macro else None,
-            "status": status, "detail": detail, "task_id": task_id,
-            "broken_symbols": list(r.broken_symbols)}
+def _status(r: RebuildRequest, status: str, detail: str,
+            task_id: Optional[int] = None) -> RebuildDecision:
+    return RebuildDecision(r, status, detail, task_id)
 
 
 # --------------------------------------------------------------------------- the task
@@ -361,8 +336,9 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     else:
         lists = kernel_stablelists(ctx.view, build, ctx.fetch, ctx.notes)
         view = RpmsOnce(ctx.view)
-        per_arch = [dict(check_kernel_build(view, build, previous, kmods, [a], lists),
-                         arch=a) for a in arches]
+        per_arch = [dict(to_json(check_kernel_build(view, build, previous, kmods, [a], lists,
+                                                    watch.kmod_tags)), arch=a)
+                    for a in arches]
     by_build: dict[int, list[dict]] = {}
     for problem in dict.fromkeys(p for r in per_arch for p in r.get("unreadable", ())):
         ctx.note(f"kmod not checked: {problem}")
@@ -375,8 +351,7 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     for build_id, rows in sorted(by_build.items()):
         if all(r["compatible"] for r in rows):
             continue
-        symbols = sorted({s for r in rows for s in r["missing"]}
-                         | {m["symbol"] for r in rows for m in r["mismatched"]})
+        symbols = sorted({p["symbol"] for r in rows for p in r["missing"] + r["mismatched"]})
         broken.append(KmodBuild(build_id, rows[0]["nvr"], rows[0]["package"],
                                 sources.get(build_id), combine(r["fingerprint"] for r in rows),
                                 tuple(symbols), rows[0]["tag"]))
@@ -390,30 +365,29 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
     except SubmitFailed as exc:
         rebuilds, error = exc.rebuilds, f"submitting rebuilds failed: {exc}"
     compatible = sum(1 for rows in by_build.values() if all(r["compatible"] for r in rows))
-    statuses = Counter(r["status"] for r in rebuilds)
+    statuses = Counter(r.status for r in rebuilds)
     log.info("rebuilds: %s; %d skipped", ", ".join(
         f"{n} {status}" for status, n in sorted(statuses.items())) or "none", len(skipped))
-    return {
-        "kernel": build["nvr"], "kernel_build_id": build["id"],
-        "previous": previous["nvr"] if previous else None,
-        "kernel_tag": watch.kernel_tag, "kmod_tags": list(watch.kmod_tags),
-        "arches": per_arch, "dry_run": dry_run,
-        "summary": {
+    return document(
+        "kabi-report", kernel=build["nvr"], kernel_build_id=build["id"],
+        previous=previous["nvr"] if previous else None,
+        kernel_tag=watch.kernel_tag, kmod_tags=list(watch.kmod_tags),
+        arches=per_arch, dry_run=dry_run,
+        summary={
             "kmod_builds": len(kmods), "kmod_builds_checked": len(by_build),
             "compatible": compatible, "incompatible": len(broken),
             "rebuilds_submitted": statuses["submitted"],
             "rebuilds": dict(statuses),
             "broken": [{"nvr": b.nvr, "package": b.package, "symbols": len(b.broken_symbols)}
                        for b in broken],
-            "rebuild_task_ids": [r["task_id"] for r in rebuilds if r["task_id"]],
-            "delta": {d["key"]: {"added": len(d.get("added", ())),
-                                 "removed": len(d.get("removed", ())),
-                                 "changed": len(d.get("changed", ()))}
-                      for a in per_arch for d in a["delta"] if "error" not in d},
+            "rebuild_task_ids": [r.task_id for r in rebuilds if r.task_id],
+            "delta": {d["key"]: {"added": len(d["added"]), "removed": len(d["removed"]),
+                                 "changed": len(d["changed"])}
+                      for a in per_arch if a["delta"] for d in a["delta"]["deltas"]},
         },
-        "rebuilds": rebuilds,
-        "skipped": [{"nvr": s.nvr, "package": s.package, "reason": s.reason} for s in skipped],
-        "notes": list(ctx.notes),
-        "error": error,  # the report of a check that could not finish: the task fails
-        "seconds": round(ctx.clock() - started, 3),
-    }
+        rebuilds=rebuilds,
+        skipped=[{"nvr": s.nvr, "package": s.package, "reason": s.reason} for s in skipped],
+        notes=list(ctx.notes),
+        error=error,  # the report of a check that could not finish: the task fails
+        seconds=round(ctx.clock() - started, 3),
+    )

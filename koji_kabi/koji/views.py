@@ -11,56 +11,41 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional, Protocol
 
 from koji_kabi.errors import KabiError, fault_message
-from koji_kabi.koji.cache import DirCache, ParsedCache
+from koji_kabi.koji.cache import RpmCache, rpm_key
 from koji_kabi.model import Kernel, KmodRequirements, SymbolTable
 from koji_kabi.readers.packages import (
-    Triple,
+    Dependencies,
     is_kernel_symbol_rpm,
-    kernel_from_parts,
     kernel_from_tables,
     kernel_table_from_provides,
     kmod_from_deps,
-    relevant_deps,
 )
 
-DEP_REQUIRE, DEP_PROVIDE = 0, 1  # koji.DEP_REQUIRE / koji.DEP_PROVIDE
-TASK_FREE = 0  # koji.TASK_STATES["FREE"]
 BATCH = 100
 
-
-class DepsCache(Protocol):
-    """Parsed dependencies per RPM, keyed by content (see :mod:`koji_kabi.koji.cache`)."""
-
-    def get(self, key: str) -> Optional[list[Triple]]: ...
-
-    def put(self, key: str, deps: list[Triple]) -> None: ...
-
-
-def rpm_key(rpm: dict, dep_type: Optional[int]) -> str:
-    """Content address of an RPM's deps: its NVRA and payload hash (same file, same deps)."""
-    nvra = f"{rpm['name']}-{rpm['version']}-{rpm['release']}.{rpm['arch']}"
-    kind = {DEP_PROVIDE: "P", DEP_REQUIRE: "R", None: "A"}[dep_type]
-    return f"{nvra}:{rpm.get('payloadhash') or rpm['id']}:{kind}"
+#: An RPM with the build it belongs to (whose fields place the RPM's file in Koji).
+BuildRpm = tuple[dict, dict]
 
 
 def _multicall(session: Any, calls: Sequence[tuple[str, tuple]], batch: int,
                what: str) -> list[Any]:
-    """Run calls in multicall batches; a fault names the call that failed."""
+    """The answers of calls made in one multicall (koji sends ``batch`` calls a request);
+    a fault names the call that failed."""
     if not calls:
         return []
+    import xmlrpc.client
+
     import koji
 
+    with session.multicall(strict=False, batch=batch) as m:
+        pending = [getattr(m, name)(*args) for name, args in calls]
     results: list[Any] = []
-    for start in range(0, len(calls), batch):
-        chunk = calls[start:start + batch]
-        with session.multicall(strict=False, batch=batch) as m:
-            pending = [getattr(m, name)(*args) for name, args in chunk]
-        for (name, args), call in zip(chunk, pending):
-            try:
-                results.append(call.result)
-            except koji.GenericError as exc:
-                raise KabiError(f"{what} {args[0]}",
-                                f"hub call {name} failed: {fault_message(exc)}") from None
+    for (name, args), call in zip(calls, pending):
+        try:
+            results.append(call.result)
+        except (koji.GenericError, xmlrpc.client.Fault) as exc:
+            raise KabiError(f"{what} {args[0]}",
+                            f"hub call {name} failed: {fault_message(exc)}") from None
     return results
 
 
@@ -78,43 +63,21 @@ def build_rpms(session: Any, build_ids: Sequence[int], batch: int = BATCH) -> li
     return _multicall(session, [("listBuildRPMs", (b,)) for b in build_ids], batch, "build")
 
 
-def rpm_deps(session: Any, rpms: Sequence[dict], dep_type: Optional[int], batch: int = BATCH,
-             cache: Optional[DepsCache] = None) -> list[list[Triple]]:
-    """Relevant deps of each RPM; only cache misses go to the hub.
+def rpm_deps(session: Any, rpms: Sequence[dict], batch: int = BATCH) -> list[Dependencies]:
+    """Each RPM's dependencies from one ``getRPMDeps`` (all kinds) per RPM, batched."""
+    import koji
 
-    With ``dep_type`` None both requires and provides come in one call; a provide is
-    then marked by a ``P:`` prefix on its name (see :func:`split_deps`).
-    """
-    out: list[Optional[list[Triple]]] = [None] * len(rpms)
-    missing = []
-    for i, rpm in enumerate(rpms):
-        hit = cache.get(rpm_key(rpm, dep_type)) if cache is not None else None
-        if hit is None:
-            missing.append(i)
-        else:
-            out[i] = hit
-    for start in range(0, len(missing), batch):  # batch by batch: the answers are big
-        chunk = missing[start:start + batch]
-        answers = _multicall(session, [("getRPMDeps", (rpms[i]["id"], dep_type))
-                                       for i in chunk], batch, "rpm")
-        for i, deps in zip(chunk, answers):
-            triples = relevant_deps((d["name"], d["flags"], d["version"]) for d in deps or ()
-                                    if dep_type is not None or d["type"] == DEP_REQUIRE)
-            if dep_type is None:
-                triples += [("P:" + n, f, v) for n, f, v in relevant_deps(
-                    (d["name"], d["flags"], d["version"]) for d in deps or ()
-                    if d["type"] == DEP_PROVIDE)]
-            out[i] = triples
-            if cache is not None:
-                cache.put(rpm_key(rpms[i], dep_type), triples)
-    return [o or [] for o in out]
-
-
-def split_deps(deps: list[Triple]) -> tuple[list[Triple], list[Triple]]:
-    """(requires, provides) of a combined list from ``rpm_deps(..., None)``."""
-    req = [t for t in deps if not t[0].startswith("P:")]
-    prov = [(n[2:], f, v) for n, f, v in deps if n.startswith("P:")]
-    return req, prov
+    out: list[Dependencies] = []
+    # one multicall per batch: a kernel RPM's answer is 30,000 dicts, and those of all the
+    # RPMs of a tag at once would take gigabytes before they are cut down to what is kept
+    for start in range(0, len(rpms), batch):
+        calls = [("getRPMDeps", (r["id"],)) for r in rpms[start:start + batch]]
+        for answer in _multicall(session, calls, batch, "rpm"):
+            triples = [(d["type"], (d["name"], d["flags"], d["version"])) for d in answer or ()]
+            out.append(Dependencies.relevant(
+                [t for kind, t in triples if kind == koji.DEP_REQUIRE],
+                [t for kind, t in triples if kind == koji.DEP_PROVIDE]))
+    return out
 
 
 def _nvr(build: dict) -> str:
@@ -132,76 +95,70 @@ def nvra(rpm: dict) -> str:
     return f"{rpm['name']}-{rpm['version']}-{rpm['release']}.{rpm['arch']}"
 
 
-#: How deps are fetched for a list of RPM dicts: over XML-RPC, or from headers on disk.
-DepsOf = Callable[[Sequence[dict], Optional[int]], list[list[Triple]]]
+#: How deps are read for (build, rpm) pairs: :meth:`KojiView.deps`.
+DepsOf = Callable[[Sequence[BuildRpm]], list[Dependencies]]
 
 
 def kernel_from_rpms(build: dict, rpms: Sequence[dict], deps_of: DepsOf,
                      arches: Optional[Iterable[str]] = None,
-                     parsed: Optional[ParsedCache] = None) -> Kernel:
+                     cache: Optional[RpmCache] = None) -> Kernel:
     """A kernel build's symbol tables from the provides of its kernel-symbol RPMs.
 
-    With ``parsed``, each RPM's table is taken from (and kept in) that cache.
+    With ``cache``, each RPM's table is taken from (and kept in) it.
     """
     arches = set(arches) if arches else None
     chosen = [r for r in rpms if _wanted(r, arches) and is_kernel_symbol_rpm(r["name"])]
     if not chosen:
         raise KabiError(_nvr(build), "not a kernel build: no kernel-core/modules RPMs"
                         + (f" for {', '.join(sorted(arches))}" if arches else ""))
-    if parsed is None:
-        deps = deps_of(chosen, DEP_PROVIDE)
-        parts = [(r["name"], r["arch"], d, nvra(r)) for r, d in zip(chosen, deps)]
-        return kernel_from_parts(_nvr(build), parts)
-    tables: list[Optional[SymbolTable]] = [None] * len(chosen)
-    todo = []
-    for i, r in enumerate(chosen):
-        found, tables[i] = parsed.table(rpm_key(r, DEP_PROVIDE), nvra(r))
-        if not found:
-            todo.append(i)
-    for i, deps in zip(todo, deps_of([chosen[i] for i in todo], DEP_PROVIDE)):
+    keys = [rpm_key(r) for r in chosen]
+    found = [cache.table(k, nvra(r)) if cache is not None else (False, None)
+             for k, r in zip(keys, chosen)]
+    tables: list[Optional[SymbolTable]] = [table for _hit, table in found]
+    todo = [i for i, (hit, _table) in enumerate(found) if not hit]
+    for i, deps in zip(todo, deps_of([(build, chosen[i]) for i in todo]) if todo else ()):
         r = chosen[i]
-        tables[i] = kernel_table_from_provides(deps, r["arch"], r["name"], nvra(r))
-        parsed.put_table(rpm_key(r, DEP_PROVIDE), tables[i])
+        tables[i] = kernel_table_from_provides(deps.provides, r["arch"], r["name"], nvra(r))
+        if cache is not None:
+            cache.put_table(keys[i], tables[i])
     return kernel_from_tables(_nvr(build), tables)
 
 
 def kmods_from_rpms(builds: Sequence[dict], rpms_by_build: Sequence[Sequence[dict]],
                     deps_of: DepsOf, arches: Optional[Iterable[str]] = None,
-                    parsed: Optional[ParsedCache] = None,
+                    cache: Optional[RpmCache] = None,
                     on_error: Optional[Callable[[KabiError], None]] = None
                     ) -> list[tuple[dict, KmodRequirements]]:
     """Each kmod package (per arch) of the given builds, with the build it came from.
 
     Packages of those builds without ``kernel()`` requires (userspace tools,
-    ``-common``) are passed over.  With ``parsed``, each RPM's requirements are taken
-    from (and kept in) that cache: a warm check reads and parses no dependencies.  An
-    RPM whose dependencies are malformed raises, or with ``on_error`` is passed to it
-    and left out: one bad package must not stop the check of a whole tag.
+    ``-common``) are passed over.  With ``cache``, each RPM's requirements are taken
+    from (and kept in) it: a warm check reads and parses no dependencies.  An RPM whose
+    dependencies are malformed raises, or with ``on_error`` is passed to it and left
+    out: one bad package must not stop the check of a whole tag.
     """
     arches = set(arches) if arches else None
-    chosen: list[tuple[dict, dict]] = []
+    chosen: list[BuildRpm] = []
     for build, rpms in zip(builds, rpms_by_build):
         chosen.extend((build, r) for r in rpms or () if _wanted(r, arches))
-    kmods: list[Optional[KmodRequirements]] = [None] * len(chosen)
-    if parsed is not None:
-        for i, (build, rpm) in enumerate(chosen):
-            kmods[i] = parsed.kmod(rpm_key(rpm, None), _nvr(build), rpm["name"], nvra(rpm))
+    keys = [rpm_key(r) for _b, r in chosen]
+    kmods: list[Optional[KmodRequirements]] = [
+        cache.kmod(k, _nvr(b), r["name"], nvra(r)) if cache is not None else None
+        for k, (b, r) in zip(keys, chosen)]
     todo = [i for i, k in enumerate(kmods) if k is None]
-    both = deps_of([chosen[i][1] for i in todo], None) if todo else []
-    for i, deps in zip(todo, both):
+    for i, deps in zip(todo, deps_of([chosen[i] for i in todo]) if todo else ()):
         build, rpm = chosen[i]
-        req, prov = split_deps(deps)
         try:
             kmods[i] = kmod = kmod_from_deps(nvr=_nvr(build), name=rpm["name"],
-                                             arch=rpm["arch"], provides=prov, requires=req,
-                                             source=nvra(rpm))
+                                             arch=rpm["arch"], provides=deps.provides,
+                                             requires=deps.requires, source=nvra(rpm))
         except KabiError as exc:
             if on_error is None:
                 raise
             on_error(exc)
             continue
-        if parsed is not None:
-            parsed.put_kmod(rpm_key(rpm, None), kmod)
+        if cache is not None:
+            cache.put_kmod(keys[i], kmod)
     return [(build, kmod) for (build, _rpm), kmod in zip(chosen, kmods)
             if kmod is not None and kmod.is_kmod]
 
@@ -213,15 +170,9 @@ def latest_builds(session: Any, tags: Sequence[str], event: Optional[int] = None
     return _multicall(session, calls, batch, "tag")
 
 
-def deps_from_header(hdr: Any, dep_type: Optional[int]) -> list[Triple]:
-    """The :func:`rpm_deps` answer for one RPM, from its header (``RpmHeader``)."""
-    req = relevant_deps(hdr.requires)  # RpmDeps are (name, flags, version) tuples
-    prov = relevant_deps(hdr.provides)
-    if dep_type == DEP_PROVIDE:
-        return prov
-    if dep_type == DEP_REQUIRE:
-        return req
-    return req + [("P:" + n, f, v) for n, f, v in prov]
+def deps_from_header(hdr: Any) -> Dependencies:
+    """An RPM's dependencies from its header (``RpmHeader``: (name, flags, version) deps)."""
+    return Dependencies.relevant(hdr.requires, hdr.provides)
 
 
 class KojiView(Protocol):
@@ -231,8 +182,8 @@ class KojiView(Protocol):
     answers the reads of :mod:`koji_kabi.koji.checks`) or, in unit tests, an in-memory fake.
     """
 
-    #: parsed per-RPM results kept across tasks, or None
-    parsed: Optional[ParsedCache]
+    #: per-RPM results kept across tasks (parsed kmods and kernel tables), or None
+    cache: Optional[RpmCache]
 
     def build(self, ref: Any) -> Optional[dict]: ...
 
@@ -253,7 +204,9 @@ class KojiView(Protocol):
     def latest(self, tags: Sequence[str], package: Optional[str] = None,
                event: Optional[int] = None) -> list[list[dict]]: ...
 
-    def deps(self, rpms: Sequence[dict], dep_type: Optional[int]) -> list[list[Triple]]: ...
+    def deps(self, rpms: Sequence[BuildRpm]) -> list[Dependencies]:
+        """The dependencies of each (build, rpm), in order."""
+        ...
 
 
 class TaskHost(Protocol):
@@ -282,23 +235,20 @@ class SessionView:
 
     With ``topurl`` (Koji's files URL), deps come from the RPM headers themselves, read
     with ranged HTTP GETs (:mod:`koji_kabi.readers.remote`) instead of ``getRPMDeps``: the hub
-    then answers only small metadata calls.  The cache is consulted first either way.
+    then answers only small metadata calls.  The ``cache`` is consulted first either way.
     """
 
-    def __init__(self, session: Any, cache: Optional[DepsCache] = None,
+    def __init__(self, session: Any, cache: Optional[RpmCache] = None,
                  batch: int = BATCH, topurl: Optional[str] = None) -> None:
         self.session, self.cache, self.batch = session, cache, batch
-        #: parsed kmod requirements and kernel tables, next to the deps (a DirCache)
-        self.parsed = ParsedCache(cache) if isinstance(cache, DirCache) else None
         self.topurl = topurl.rstrip("/") if topurl else None
         self.fetcher: Any = None  # a remote.HeaderFetcher, made on first use
-        self._builds: dict[int, dict] = {}  # build dicts seen, for download paths
 
     def build(self, ref: Any) -> Optional[dict]:
-        return self.seen([self.session.getBuild(ref)])[0]
+        return self.session.getBuild(ref)
 
     def builds(self, refs: Sequence[Any]) -> list[dict]:
-        return self.seen(get_builds(self.session, refs, self.batch))
+        return get_builds(self.session, refs, self.batch)
 
     def build_tags(self, build_id: int) -> list[str]:
         return [t["name"] for t in self.session.listTags(build=build_id)]
@@ -322,16 +272,29 @@ class SessionView:
 
     def latest(self, tags: Sequence[str], package: Optional[str] = None,
                event: Optional[int] = None) -> list[list[dict]]:
-        return [self.seen(b) for b in latest_builds(self.session, tags, event, package,
-                                                    self.batch)]
+        return latest_builds(self.session, tags, event, package, self.batch)
 
-    def deps(self, rpms: Sequence[dict], dep_type: Optional[int]) -> list[list[Triple]]:
-        if not self.topurl:
-            return rpm_deps(self.session, rpms, dep_type, self.batch, self.cache)
-        return self._deps_over_http(rpms, dep_type)
+    def deps(self, rpms: Sequence[BuildRpm]) -> list[Dependencies]:
+        """From the cache, else from the headers over HTTP (``topurl``) or the hub."""
+        keys = [rpm_key(r) for _b, r in rpms]
+        found: dict[int, Dependencies] = {}
+        if self.cache is not None:
+            found = {i: d for i, k in enumerate(keys) if (d := self.cache.deps(k)) is not None}
+        missing = [i for i in range(len(rpms)) if i not in found]
+        if missing and self.topurl:
+            got = self._deps_over_http([rpms[i] for i in missing])
+        else:
+            got = rpm_deps(self.session, [rpms[i][1] for i in missing], self.batch)
+        for i, deps in zip(missing, got):
+            found[i] = deps
+            if self.cache is not None:
+                self.cache.put_deps(keys[i], deps)
+        return [found[i] for i in range(len(rpms))]
 
     def free_tasks(self) -> int:
-        return self.session.listTasks(opts={"state": [TASK_FREE]},
+        import koji
+
+        return self.session.listTasks(opts={"state": [koji.TASK_STATES["FREE"]]},
                                       queryOpts={"countOnly": True})
 
     def submit_rebuilds(self, task_id: Optional[int], rebuilds: list[dict],
@@ -342,40 +305,18 @@ class SessionView:
         return {c["label"]: c["id"] for c in self.session.getTaskChildren(task_id)
                 if c.get("label")}
 
-    def seen(self, builds: Any) -> Any:
-        """Remember build dicts got elsewhere: their RPMs' download paths need them."""
-        for b in builds or ():
-            if b and self.topurl:
-                self._builds.setdefault(b["id"], b)
-        return builds
-
-    def rpm_url(self, rpm: dict) -> str:
-        """``<topurl>/packages/<name>/<version>/<release>/<arch>/<nvra>.rpm``."""
+    def rpm_url(self, build: dict, rpm: dict) -> str:
+        """``<topurl>/packages/<name>/<version>/<release>/<arch>/<nvra>.rpm`` (``build``
+        is the RPM's: its package name and volume place the file)."""
         import koji
 
         pathinfo = koji.PathInfo(topdir=self.topurl)
-        return pathinfo.build(self._builds[rpm["build_id"]]) + "/" + pathinfo.rpm(rpm)
+        return pathinfo.build(build) + "/" + pathinfo.rpm(rpm)
 
-    def _deps_over_http(self, rpms: Sequence[dict], dep_type: Optional[int]
-                        ) -> list[list[Triple]]:
+    def _deps_over_http(self, rpms: Sequence[BuildRpm]) -> list[Dependencies]:
         from koji_kabi.readers.remote import HeaderFetcher
 
-        out: list[Optional[list[Triple]]] = [None] * len(rpms)
-        missing = []
-        for i, rpm in enumerate(rpms):
-            hit = self.cache.get(rpm_key(rpm, dep_type)) if self.cache is not None else None
-            if hit is None:
-                missing.append(i)
-            else:
-                out[i] = hit
-        unknown = sorted({rpms[i]["build_id"] for i in missing} - set(self._builds))
-        for build in get_builds(self.session, unknown, self.batch):
-            self._builds[build["id"]] = build
         if self.fetcher is None:
             self.fetcher = HeaderFetcher()
-        headers = self.fetcher.headers([self.rpm_url(rpms[i]) for i in missing])
-        for i, hdr in zip(missing, headers):
-            out[i] = deps_from_header(hdr, dep_type)
-            if self.cache is not None:
-                self.cache.put(rpm_key(rpms[i], dep_type), out[i])
-        return [o or [] for o in out]
+        headers = self.fetcher.headers([self.rpm_url(b, r) for b, r in rpms])
+        return [deps_from_header(hdr) for hdr in headers]

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable
 from itertools import compress, repeat
 from operator import itemgetter
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from koji_kabi.errors import KabiError
 from koji_kabi.model import (
@@ -38,6 +38,18 @@ _CANONICAL_NAME = re.compile(r"^kernel\(([!-'*-~]+)\)$", re.M)
 _CANONICAL_CRC = re.compile(r"^0x[0-9a-fA-F]{1,8}$", re.M)
 
 Triple = tuple[str, int, str]
+
+
+class Dependencies(NamedTuple):
+    """The dependencies of one RPM that kABI checks read: its requires and its provides."""
+
+    requires: tuple[Triple, ...] = ()
+    provides: tuple[Triple, ...] = ()
+
+    @classmethod
+    def relevant(cls, requires: Iterable[Triple], provides: Iterable[Triple]) -> Dependencies:
+        """Only the kABI-relevant ones of all an RPM's requires and provides."""
+        return cls(tuple(relevant_deps(requires)), tuple(relevant_deps(provides)))
 
 
 def kernel_flavour(package: str) -> str:
@@ -275,13 +287,6 @@ def relevant_deps(triples: Iterable[Triple]) -> list[Triple]:
     triples = triples if isinstance(triples, (list, tuple)) else list(triples)
     return list(compress(triples, map(str.startswith, map(itemgetter(0), triples),
                                       repeat(_RELEVANT_PREFIXES))))  # in C: 30,000 a kernel
-
-
-def kernel_from_parts(nvr: str, parts: Iterable[tuple[str, str, list[Triple], str]]) -> Kernel:
-    """A kernel build from its RPMs' (name, arch, provides, source): one table per key."""
-
-    return kernel_from_tables(nvr, [kernel_table_from_provides(provides, arch, name, source)
-                                    for name, arch, provides, source in parts])
 
 
 def kernel_from_tables(nvr: str, tables: Iterable[Optional[SymbolTable]]) -> Kernel:

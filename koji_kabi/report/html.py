@@ -374,7 +374,7 @@ def kabicheck_html(report: Mapping[str, Any]) -> str:
             details.append(f"<p>the kernel has no {_e(v['key'])} symbols</p>")
             continue
         details.append(_table(["symbol", "required CRC", "provided CRC", "stablelist"], [
-            *((m, "-", "missing", "-") for m in v["missing"]),
+            *((m["symbol"], m["required"], "missing", yes_no(m["stable"])) for m in v["missing"]),
             *((m["symbol"], m["required"], m["provided"],
                yes_no(m.get("stable")))
               for m in v["mismatched"])], "problem"))

@@ -1,4 +1,4 @@
-"""Readable tables for people and plain JSON for machines, from the result values.
+"""Readable tables for people, from the result values (JSON: :mod:`koji_kabi.report.jsondoc`).
 
 Names in the text come from inputs anyone can craft: every text renderer returns its
 lines escaped (:mod:`koji_kabi.report.terminal`); JSON escapes control characters itself.
@@ -6,8 +6,6 @@ lines escaped (:mod:`koji_kabi.report.terminal`); JSON escapes control character
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional
 
@@ -15,10 +13,7 @@ from koji_kabi.analysis.delta import KernelDelta, SymbolChange
 from koji_kabi.analysis.impact import Impact
 from koji_kabi.analysis.series import SeriesReport
 from koji_kabi.analysis.verdict import Verdict
-from koji_kabi.model import TableKey
 from koji_kabi.report.terminal import escape, escape_lines
-
-_CRC_FIELDS = {"old_crc", "new_crc", "required", "provided", "crc"}
 
 
 def crc(value: Optional[int]) -> str:
@@ -29,8 +24,10 @@ def yes_no(value: Optional[bool]) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], indent: str = "") -> list[str]:
-    """Left-aligned text columns; numbers right-aligned."""
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], indent: str = "",
+          quiet: bool = False) -> list[str]:
+    """Left-aligned text columns; numbers right-aligned; ``quiet``: no header line (as
+    koji's own ``--quiet``), for scripts that read the rows."""
     rows = [[escape(str(c)) for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for r in rows:
@@ -42,44 +39,17 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], indent: str = "
         out = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric)]
         return (indent + "  ".join(out)).rstrip()
 
-    return [fmt(headers)] + [fmt(r) for r in rows]
+    return ([] if quiet else [fmt(headers)]) + [fmt(r) for r in rows]
 
 
 def pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "-"
 
 
-# ---------------------------------------------------------------- JSON
-
-def jsonable(obj: Any) -> Any:
-    """Dataclasses, keys and mappings → JSON types; CRCs as ``0x%08x`` strings."""
-    if isinstance(obj, TableKey):
-        return str(obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out = {}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            out[f.name] = crc(value) if f.name in _CRC_FIELDS and value is not None else \
-                jsonable(value)
-        for prop in ("compatible", "breaking"):
-            if hasattr(type(obj), prop) and isinstance(getattr(type(obj), prop), property):
-                out[prop] = getattr(obj, prop)
-        return out
-    if isinstance(obj, dict) or hasattr(obj, "items"):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        items = [jsonable(v) for v in obj]
-        return sorted(items) if isinstance(obj, (set, frozenset)) else items
-    return obj
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(jsonable(obj), indent=2, sort_keys=False)
-
-
 # ---------------------------------------------------------------- delta
 
-def _changes(title: str, changes: Sequence[SymbolChange], with_export: bool = False) -> list[str]:
+def _changes(title: str, changes: Sequence[SymbolChange], with_export: bool = False,
+             quiet: bool = False) -> list[str]:
     if not changes:
         return []
     headers = ["symbol", "old CRC", "new CRC", "stable"]
@@ -90,6 +60,8 @@ def _changes(title: str, changes: Sequence[SymbolChange], with_export: bool = Fa
         headers += ["old export", "new export"]
         for row, c in zip(rows, changes):
             row += [_export(c.old_export), _export(c.new_export)]
+    if quiet:
+        return table(headers, rows, quiet=True)
     return ["", f"{title} ({len(changes)})", *table(headers, rows, "  ")]
 
 
@@ -102,28 +74,33 @@ def _export(e) -> str:
     return " ".join(parts)
 
 
-def delta_text(kd: KernelDelta, summary: bool = False) -> str:
-    lines = [f"kABI delta {kd.old} -> {kd.new}", ""]
+def delta_text(kd: KernelDelta, summary: bool = False, quiet: bool = False) -> str:
+    """The per-arch counts, then (unless ``summary``) the symbols of each kind of change;
+    ``quiet``: rows only (the counts only with ``summary``, else the symbol rows)."""
+    lines = [] if quiet else [f"kABI delta {kd.old} -> {kd.new}", ""]
     rows = []
     for d in kd.deltas:
         rows.append([str(d.key), d.old_count, d.new_count, len(d.added), len(d.removed),
                      len(d.changed), d.unchanged_count, len(d.export_type_changed),
                      len(d.moved), len(d.namespace_changed)])
-    lines += table(["arch", "old", "new", "added", "removed", "changed", "unchanged",
-                    "export-type", "moved", "namespace"], rows)
-    for key in kd.only_old:
+    if not (quiet and not summary):
+        lines += table(["arch", "old", "new", "added", "removed", "changed", "unchanged",
+                        "export-type", "moved", "namespace"], rows, quiet=quiet)
+    for key in () if quiet else kd.only_old:
         lines.append(f"{key}: only in {kd.old}")
-    for key in kd.only_new:
+    for key in () if quiet else kd.only_new:
         lines.append(f"{key}: only in {kd.new}")
     if not summary:
         for d in kd.deltas:
-            lines += _changes(f"{d.key}: removed", d.removed)
-            lines += _changes(f"{d.key}: CRC changed", d.changed)
-            lines += _changes(f"{d.key}: export type changed", d.export_type_changed, True)
-            lines += _changes(f"{d.key}: namespace changed", d.namespace_changed, True)
-            lines += _changes(f"{d.key}: moved to another module", d.moved, True)
-            lines += _changes(f"{d.key}: added", d.added)
-    lines += ["", "breaking: " + ("yes" if kd.breaking else "no")]
+            lines += _changes(f"{d.key}: removed", d.removed, quiet=quiet)
+            lines += _changes(f"{d.key}: CRC changed", d.changed, quiet=quiet)
+            lines += _changes(f"{d.key}: export type changed", d.export_type_changed, True,
+                              quiet)
+            lines += _changes(f"{d.key}: namespace changed", d.namespace_changed, True, quiet)
+            lines += _changes(f"{d.key}: moved to another module", d.moved, True, quiet)
+            lines += _changes(f"{d.key}: added", d.added, quiet=quiet)
+    if not quiet:
+        lines += ["", "breaking: " + ("yes" if kd.breaking else "no")]
     return escape_lines("\n".join(lines))
 
 
@@ -140,27 +117,31 @@ def verdict_line(v: Verdict) -> str:
             f"mismatch of {v.checked} symbols{stable}")
 
 
-def verdict_text(v: Verdict) -> str:
+def verdict_text(v: Verdict, quiet: bool = False) -> str:
     lines = [verdict_line(v)]
     if v.problems:
         rows = [[p.symbol + (" (ksym)" if p.via == "ksym" else ""), crc(p.required),
                  crc(p.provided), yes_no(p.stable)] for p in v.problems]
-        lines += table(["symbol", "required", "provided", "stable"], rows, "  ")
+        lines += table(["symbol", "required", "provided", "stable"], rows, "  ", quiet)
     return escape_lines("\n".join(lines))
 
 
-def verdicts_text(verdicts: Sequence[Verdict]) -> str:
+def verdicts_text(verdicts: Sequence[Verdict], quiet: bool = False) -> str:
+    """Each kmod's verdict line and its problems; then the counts (not with ``quiet``)."""
     bad = sum(1 for v in verdicts if not v.compatible)
-    body = "\n".join(verdict_text(v) for v in verdicts)
-    return f"{body}\n\n{len(verdicts) - bad} compatible, {bad} incompatible"  # body: escaped
+    body = "\n".join(verdict_text(v, quiet) for v in verdicts)  # escaped
+    return body if quiet else f"{body}\n\n{len(verdicts) - bad} compatible, {bad} incompatible"
 
 
 def affected_text(kd: KernelDelta, impacts: Sequence[Impact],
-                  verdicts: dict[str, Verdict], kmods_total: int) -> str:
-    lines = [delta_text(kd, summary=True), ""]
+                  verdicts: dict[str, Verdict], kmods_total: int, quiet: bool = False) -> str:
+    """The delta's counts, then per arch the kmods consuming what it broke; ``quiet``:
+    only those kmod rows."""
+    lines = [] if quiet else [delta_text(kd, summary=True), ""]
     for imp in impacts:
-        lines.append(f"{imp.key}: {len(imp.affected)} of {kmods_total} kmods consume a "
-                     "changed or removed symbol")
+        if not quiet:
+            lines.append(f"{imp.key}: {len(imp.affected)} of {kmods_total} kmods consume a "
+                         "changed or removed symbol")
         rows = []
         for a in imp.affected:
             v = verdicts[a.kmod.label]
@@ -170,24 +151,33 @@ def affected_text(kd: KernelDelta, impacts: Sequence[Impact],
                          "compatible" if v.compatible else
                          f"INCOMPATIBLE ({len(v.missing)} missing, {len(v.mismatched)} CRC)"])
         if rows:
-            lines += table(["kmod", "changed symbols it consumes", f"on {kd.new}"], rows, "  ")
-        lines.append("")
+            lines += table(["kmod", "changed symbols it consumes", f"on {kd.new}"], rows,
+                           "" if quiet else "  ", quiet)
+        if not quiet:
+            lines.append("")
     return escape_lines("\n".join(lines).rstrip())
 
 
 # ---------------------------------------------------------------- series
 
-def series_text(r: SeriesReport, symbols: Sequence[str] = ()) -> str:
+def series_text(r: SeriesReport, symbols: Sequence[str] = (), quiet: bool = False) -> str:
+    """The series' sections; ``quiet``: their table rows only, no titles or headers."""
     u = r.use
-    lines = [f"kABI series ({r.key}): {len(r.kernels)} kernels, {len(r.kmods)} kmods", ""]
-    lines.append("Kernels (delta to the previous one; vs first/last = symbol CRCs not in "
+    lines: list[str] = []
+
+    def title(*text: str) -> None:
+        if not quiet:
+            lines.extend(text)
+
+    title(f"kABI series ({r.key}): {len(r.kernels)} kernels, {len(r.kmods)} kmods", "")
+    title("Kernels (delta to the previous one; vs first/last = symbol CRCs not in "
                  "that kernel, like `comm -13`)")
     rows = [[s.kernel, s.symbols, s.added if i else "-", s.removed if i else "-",
              s.changed if i else "-", s.vs_first, s.vs_last, len(s.broke)]
             for i, s in enumerate(r.steps)]
     lines += table(["kernel", "symbols", "added", "removed", "changed", "vs first",
-                    "vs last", "kmods to rebuild"], rows, "  ")
-    lines += ["", "Kmods (first kernel that breaks each; rebuilds needed over the series)"]
+                    "vs last", "kmods to rebuild"], rows, "  ", quiet)
+    title("", "Kmods (first kernel that breaks each; rebuilds needed over the series)")
     rows = []
     for h in r.kmods:
         shown = ", ".join(h.changed_symbols[:3]) + (
@@ -195,11 +185,10 @@ def series_text(r: SeriesReport, symbols: Sequence[str] = ()) -> str:
         rows.append([h.kmod, h.first_broken or "-", len(h.rebuilds),
                      ", ".join(h.rebuilds) or "-", shown or "-"])
     lines += table(["kmod", "first broken by", "rebuilds", "at", "changed symbols consumed"],
-                   rows, "  ")
+                   rows, "  ", quiet)
     ok = sum(1 for h in r.kmods if not h.rebuilds)
-    lines.append(f"  {ok} of {len(r.kmods)} kmods need no rebuild; {r.rebuild_total} rebuilds "
-                 "in all")
-    lines += ["", f"Symbols consumed (% of the {u.reference_total} symbols of {u.reference})"]
+    title(f"  {ok} of {len(r.kmods)} kmods need no rebuild; {r.rebuild_total} rebuilds in all",
+          "", f"Symbols consumed (% of the {u.reference_total} symbols of {u.reference})")
     rows = [["unique", u.unique, pct(u.unique, u.reference_total)],
             ["changed", u.changed, pct(u.changed, u.reference_total)],
             ["stable", "-" if u.stable is None else u.stable,
@@ -207,17 +196,17 @@ def series_text(r: SeriesReport, symbols: Sequence[str] = ()) -> str:
             ["unchanged", u.unchanged, pct(u.unchanged, u.reference_total)]]
     if u.absent:
         rows.append(["absent", u.absent, pct(u.absent, u.reference_total)])
-    lines += table(["", "count", "share"], rows, "  ")
-    lines += ["", "Most consumed symbols"]
+    lines += table(["", "count", "share"], rows, "  ", quiet)
+    title("", "Most consumed symbols")
     rows = [[c.symbol, c.consumers, yes_no(c.stable),
              c.changed_at[-1] if c.changed_at else "-"] for c in r.most_consumed]
-    lines += table(["symbol", "kmods", "stable", "last changed"], rows, "  ")
+    lines += table(["symbol", "kmods", "stable", "last changed"], rows, "  ", quiet)
     for symbol in symbols:
-        lines += ["", f"CRC history of {symbol}"]
+        title("", f"CRC history of {symbol}")
         rows = [[k, crc(c)] for k, c in r.crc_history(symbol)]
-        lines += table(["kernel", "crc"], rows, "  ")
+        lines += table(["kernel", "crc"], rows, "  ", quiet)
         last = r.last_changed(symbol)
-        lines.append(f"  last changed: {last or 'not within this series'}")
+        title(f"  last changed: {last or 'not within this series'}")
     return escape_lines("\n".join(lines))
 
 
@@ -244,7 +233,7 @@ def report_text(report: dict) -> str:
         for k in arch["verdicts"]:
             if k["compatible"]:
                 continue
-            problems = [f"{m} missing" for m in k["missing"]] + [
+            problems = [f"{m['symbol']} missing" for m in k["missing"]] + [
                 f"{m['symbol']}{' (stable)' if m.get('stable') else ''} "
                 f"{m['required']}!={m['provided']}" for m in k["mismatched"]]
             if k["no_table"]:
@@ -266,10 +255,10 @@ def report_text(report: dict) -> str:
     return escape_lines("\n".join(lines))
 
 
-def rebuild_outcomes_text(kernel: str, rows: Sequence[dict], weburl: Optional[str] = None
-                          ) -> str:
+def rebuild_outcomes_text(kernel: str, rows: Sequence[dict], weburl: Optional[str] = None,
+                          quiet: bool = False) -> str:
     """The rebuilds made for one kernel and how each ended (``kabi.rebuilds`` rows)."""
-    lines = [f"Rebuilds for {kernel}"]
+    lines = [] if quiet else [f"Rebuilds for {kernel}"]
     out = []
     for r in rows:
         if r.get("outcome"):
@@ -283,5 +272,5 @@ def rebuild_outcomes_text(kernel: str, rows: Sequence[dict], weburl: Optional[st
         out.append([r["package"], r["nvr"], r["strategy"], r["task_id"],
                     r.get("result_build") or "-", verdict, detail])
     lines += table(["package", "rebuild of", "strategy", "task", "new build", "outcome",
-                    "detail"], out, "  ") if out else ["  none"]
+                    "detail"], out, "  ", quiet) if out else ([] if quiet else ["  none"])
     return "\n".join(lines)

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Literal, Optional
 
 from tests.support import rpmfactory as rf
+from tests.support.results import valid
 
 __all__ = [
     "CATEGORIES",
@@ -190,7 +191,7 @@ def json_check(what: str, predicate: Callable[[Any], bool]) -> Check:
             return f"stdout is not JSON ({exc})"
         try:
             return None if predicate(data) else f"JSON: want {what}"
-        except (KeyError, IndexError, TypeError, StopIteration) as exc:
+        except (KeyError, IndexError, TypeError, StopIteration, AssertionError) as exc:
             return f"JSON: want {what} ({type(exc).__name__}: {exc})"
     return check
 
@@ -204,7 +205,8 @@ def all_of(*checks: Check) -> Check:
 def changed_is(symbols: set[str], key: str = "x86_64") -> Check:
     """``delta --json``: the table ``key`` has exactly ``symbols`` CRC-changed."""
     return json_check(f"{key} changed == {sorted(symbols)}", lambda d: {
-        c["symbol"] for x in d["deltas"] if x["key"] == key for c in x["changed"]} == symbols
+        c["symbol"] for x in valid(d, "delta")["deltas"] if x["key"] == key
+        for c in x["changed"]} == symbols
         and any(x["key"] == key for x in d["deltas"]))
 
 
@@ -218,7 +220,8 @@ def stable_changed(symbol: str) -> Check:
 def verdicts_are(expected: Mapping[str, tuple[int, set[str]]]) -> Check:
     """``check --json``: per kmod label (prefix), (symbols checked, problem symbols)."""
     def pred(data: Any) -> bool:
-        got = {v["kmod"]: (v["checked"], {p["symbol"] for p in v["problems"]}) for v in data}
+        got = {v["rpm"]: (v["checked"], {p["symbol"] for p in v["missing"] + v["mismatched"]})
+               for v in valid(data, "verdicts")["verdicts"]}
         return len(got) == len(expected) and all(
             any(k.startswith(label) and v == want for k, v in got.items())
             for label, want in expected.items())
@@ -228,8 +231,8 @@ def verdicts_are(expected: Mapping[str, tuple[int, set[str]]]) -> Check:
 def series_kernels(n_reports: int, n_kernels: int) -> Check:
     """``series --json``: ``n_reports`` reports, each over ``n_kernels`` distinct kernels."""
     return json_check(f"{n_reports} report(s) of {n_kernels} distinct kernels", lambda d: (
-        len(d) == n_reports
-        and all(len(set(r["report"]["kernels"])) == n_kernels for r in d)))
+        len(valid(d, "series")["reports"]) == n_reports
+        and all(len(set(r["kernels"])) == n_kernels for r in d["reports"])))
 
 
 # ============================================================================ the data
