@@ -187,9 +187,9 @@ class Bench:
                      rep["wall"], bytes_read=sum(rep["rpm_bytes"].values()),
                      rss_mb=rep["rss_mb"], baseline="repoclosure_cold"))
         broken: dict[str, set[str]] = {a: set() for a in self.arches}
-        for v in json.loads(out.read_text()):
+        for v in json.loads(out.read_text())["verdicts"]:
             if not v["compatible"]:
-                broken.setdefault(v["key"].split("+")[0], set()).add(v["kmod"])  # N-V-R.arch
+                broken.setdefault(v["key"].split("+")[0], set()).add(v["rpm"])  # N-V-R.arch
         self.facts["cli_broken"] = _names(broken)
 
     # ------------------------------------------------------------------ 3: kabiCheck

@@ -37,13 +37,14 @@ from koji_kabi.koji.checks import (
     get_build,
     kernel_of,
     kmod_builds_in,
+    kmods_of,
     previous_kernel,
     reference_kernel,
     stablelists_of,
     watch_of,
 )
 from koji_kabi.koji.rules import Rules, load_rules, parse_rules
-from koji_kabi.koji.views import SessionView
+from koji_kabi.koji.views import RpmsOnce, SessionView
 from koji_kabi.report.html import check_html, write_html
 from koji_kabi.report.jsondoc import document, dumps
 from koji_kabi.report.terminal import escape, escape_lines
@@ -118,7 +119,11 @@ def _progress(opts, message):
 
 def _event(session, opts):
     """The event of --event / --ts, as koji's own list commands read them (or None)."""
-    info = eventFromOpts(session, opts)
+    try:
+        info = eventFromOpts(session, opts)
+    except koji.GenericError:
+        raise KabiError("--event %s" % opts.event if opts.event else "--ts %s" % opts.ts,
+                        "no such event (koji list-history shows them)") from None
     if info is not None and not opts.quiet:
         sys.stderr.write("Querying at event %(id)i (%(ts)s)\n"
                          % dict(info, ts=time.asctime(time.localtime(info["ts"]))))
@@ -170,6 +175,9 @@ def _check_kmod(session, view, rules, build, opts, fetch):
         kbuild = get_build(view, _ref(opts.kernel))
     else:
         tag = opts.tag or _kernel_tag_for(session, rules, build)
+        if not tag and not kmods_of(view, [build], opts.arch or None):
+            raise KabiError(build["nvr"], "not a kmod build: no package with kernel(symbol) "
+                            "= CRC requires")
         if not tag:
             raise KabiError(build["nvr"], "which kernel? give --kernel NVR or --tag TAG "
                             "(or a rules file pairing one of its tags with a kernel tag)")
@@ -275,7 +283,7 @@ def anon_handle_kabi_check(goptions, session, args):
     try:
         _connect(session, goptions)
         rules = _rules(session, opts.rules)
-        view = SessionView(session)
+        view = RpmsOnce(SessionView(session))  # a one-shot read: each RPM list once
         build = get_build(view, _ref(args[0]))
         if build["name"] in rules.kernel_packages:
             return _check_kernel(session, view, rules, build, opts, fetch,
@@ -300,7 +308,7 @@ def anon_handle_kabi_delta(goptions, session, args):
     fetch = _Downloads(getattr(goptions, "topurl", None))
     try:
         _connect(session, goptions)
-        view = SessionView(session)
+        view = RpmsOnce(SessionView(session))  # a one-shot read: each RPM list once
         old_b, new_b = get_build(view, _ref(args[0])), get_build(view, _ref(args[1]))
         _progress(opts, "reading the kernel symbols of %s and %s" % (old_b["nvr"], new_b["nvr"]))
         new = kernel_of(view, new_b, opts.arch or None)

@@ -37,6 +37,12 @@ INPUTS_HELP = ("Inputs are RPM files, Module.symvers/symvers.gz/.xz files, .ko m
                "content.")
 
 
+def _progress(args: argparse.Namespace, message: str) -> None:
+    """What a long run is doing, on a terminal only (stdout stays the result)."""
+    if not args.quiet and sys.stderr.isatty():
+        print(f"koji-kabi: {escape(message)}", file=sys.stderr, flush=True)
+
+
 def _warn(problem: KabiError) -> None:
     print(f"koji-kabi: warning: {problem} (skipped)", file=sys.stderr)
 
@@ -88,6 +94,7 @@ def _write_html(args: argparse.Namespace, make: Callable[[], str]) -> None:
 
 
 def cmd_delta(args: argparse.Namespace) -> int:
+    _progress(args, f"reading the kernels {args.old} and {args.new}")
     old, new = _old_new(args)
     kd = delta_kernels(old, new, load_stablelists(args.stablelist, _warn))
     _emit(args, lambda: document("delta", kd), lambda: delta_text(kd, args.summary, args.quiet))
@@ -95,7 +102,9 @@ def cmd_delta(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    _progress(args, f"reading the kernel {args.kernel}")
     kernel = _only_arch([load_kernel(args.kernel, args.arch, _warn)], args.arch)[0]
+    _progress(args, "reading the kmods in " + " ".join(args.kmods))
     kmods = _kmods(args.kmods, args.arch)
     if not kmods:
         raise KabiError(" ".join(args.kmods), "no kmod packages found")
@@ -109,6 +118,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_affected(args: argparse.Namespace) -> int:
+    _progress(args, f"reading the kernels {args.old} and {args.new}, and the kmods")
     old, new = _old_new(args)
     kmods = _kmods(args.kmods, args.arch)
     lists = load_stablelists(args.stablelist, _warn)
@@ -126,6 +136,7 @@ def cmd_affected(args: argparse.Namespace) -> int:
 
 
 def cmd_series(args: argparse.Namespace) -> int:
+    _progress(args, f"reading {len(args.kernels)} kernel input(s) and the kmods")
     kernels = _only_arch(load_kernels(args.kernels, args.arch, _warn), args.arch)
     if len(kernels) < 2:
         raise KabiError(" ".join(args.kernels), "a series needs at least two kernels")

@@ -117,3 +117,48 @@ def test_series_on_the_bundled_examples() -> None:
     assert history["6.1.0-53"] == history["6.1.0-54"] != history["6.1.0-55"]
     text = run("series", str(EXAMPLES / "kernels"), "--kmods", str(EXAMPLES / "kmods")).stdout
     assert "Most consumed symbols" in text and "first broken by" in text
+
+
+def _on_a_terminal(*args: str) -> tuple[subprocess.CompletedProcess, str]:
+    """The command with stderr on a pseudo-terminal (stdout a pipe): (result, stderr)."""
+    import os
+    import pty
+
+    main, side = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "koji_kabi.cli", *args],
+                              stdout=subprocess.PIPE, stderr=side, text=True, timeout=120)
+        os.close(side)
+        side = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return proc, b"".join(chunks).decode()
+    finally:
+        os.close(main)
+        if side >= 0:
+            os.close(side)
+
+
+def test_progress_on_a_terminal_quiet_rows_only(world: World) -> None:
+    args = ("check", str(world.kmods), "--kernel", str(world.kernel2))
+    proc, err = _on_a_terminal(*args)
+    assert proc.returncode == 1
+    assert f"koji-kabi: reading the kernel {world.kernel2}" in err
+    assert f"koji-kabi: reading the kmods in {world.kmods}" in err
+    assert "compatible, " in proc.stdout.splitlines()[-1]  # the counts
+    quiet, err = _on_a_terminal(*args, "--quiet")
+    assert quiet.returncode == 1 and "reading" not in err
+    lines = quiet.stdout.splitlines()
+    assert lines and all(" on " in ln or ln.startswith("  ") for ln in lines), lines
+    assert ["symbol", "required", "provided", "stable"] not in [ln.split() for ln in lines]
+    assert {ln for ln in lines if " on " in ln} == {
+        ln for ln in proc.stdout.splitlines() if " on " in ln}
+    piped = run(*args)  # not a terminal: no progress
+    assert "reading" not in piped.stderr and piped.stdout == proc.stdout

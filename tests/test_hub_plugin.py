@@ -787,3 +787,23 @@ def test_affected_kmods_of_a_kernel(world: World) -> None:
     assert arm["compatible"] is True
     empty = p.call("kabi.affected", K2, tags="kmods9-release")
     assert empty["verdicts"] == [] and empty["compatible"] is True
+
+
+def test_calls_over_whole_tags_are_bounded_and_say_how_to_run_them_as_a_task(
+        world: World) -> None:
+    """kabi.check of a kernel and kabi.affected check every kmod build of the tags in a hub
+    request thread: over call_max_kmod_builds that is a task's work."""
+    world.kernel(2)
+    in_tag = len(world.kojihub.readTaggedBuilds(world.tag_id("kmods9-testing"), latest=True))
+    assert in_tag == len(KMODS) + 1  # and the plain package
+    p = world.plugin(call_max_kmod_builds=in_tag - 1)
+    why = (rf"{in_tag} kmod builds in kmods9-testing: over call_max_kmod_builds={in_tag - 1} "
+           rf"for a hub call; check them in a task: koji kabi-rebuild --dry-run {K2}")
+    with pytest.raises(koji.GenericError, match=why):
+        p.call("kabi.check", K2)
+    with pytest.raises(koji.GenericError, match=why):
+        p.call("kabi.affected", K2)
+    # a kmod build is one build, whatever the limit
+    assert p.call("kabi.check", KMODS["kmod-crc"], kernel=K2)["kind"] == "kmod-check"
+    wide = world.plugin(call_max_kmod_builds=in_tag)
+    assert {v["nvr"] for v in wide.call("kabi.check", K2)["verdicts"]} == set(KMODS.values())

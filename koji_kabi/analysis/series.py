@@ -1,4 +1,5 @@
-"""The seed talk's analysis over an ordered kernel series and a set of kmods.
+"""kABI over an ordered kernel series and a set of kmods: what changed at each kernel,
+which kmods each one breaks, and how the consumed symbols fared.
 
 For each kmod: the first kernel that breaks it and the kernels at which it needs a
 rebuild (its consumed symbols' CRCs changed).  For the kernels: the delta at each step.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
@@ -29,7 +28,7 @@ from koji_kabi.koji.checks import (
 )
 from koji_kabi.koji.rules import Rules, Watch
 from koji_kabi.koji.settings import CheckOptions
-from koji_kabi.koji.views import KojiView, TaskHost
+from koji_kabi.koji.views import KojiView, RpmsOnce, TaskHost
 from koji_kabi.readers.packages import is_kernel_symbol_rpm
 from koji_kabi.report.jsondoc import document, to_json
 from koji_kabi.results import RebuildDecision
@@ -159,28 +158,6 @@ def kernel_stablelists(view: KojiView, build: dict, fetch: Optional[FetchRpm],
         return {}
 
 
-class RpmsOnce:
-    """A view that lists each build's RPMs once, however many arches ask.
-
-    The per-arch checks all need the RPM lists of the same kmod builds; asking once keeps
-    hub round trips at kmods / batch instead of kmods x arches / batch.  Only for builds
-    whose RPM set is final (complete kmods, a settled kernel).
-    """
-
-    def __init__(self, view: KojiView) -> None:
-        self.view = view
-        self._rpms: dict[int, list[dict]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.view, name)
-
-    def rpms(self, build_ids: Sequence[int]) -> list[list[dict]]:
-        missing = [b for b in dict.fromkeys(build_ids) if b not in self._rpms]
-        if missing:
-            self._rpms.update(zip(missing, self.view.rpms(missing)))
-        return [self._rpms[b] for b in build_ids]
-
-
 def check_arch_job(view: KojiView, job: dict, fetch: Optional[FetchRpm] = None) -> dict:
     """One arch of a check, from build ids: what a fan-out subtask runs and returns."""
     ids = [job["build_id"]] + ([job["previous_id"]] if job["previous_id"] else [])
@@ -188,8 +165,9 @@ def check_arch_job(view: KojiView, job: dict, fetch: Optional[FetchRpm] = None) 
     kernel, previous = builds[0], (builds[1] if job["previous_id"] else None)
     kmods = [dict(b, kabi_tag=t) for b, t in zip(builds[len(ids):], job["kmod_tags"])]
     lists = kernel_stablelists(view, kernel, fetch)
+    watched = job.get("watched_tags") or sorted(set(job["kmod_tags"]))
     return dict(to_json(check_kernel_build(view, kernel, previous, kmods, [job["arch"]], lists,
-                                           sorted(set(job["kmod_tags"])))), arch=job["arch"])
+                                           watched)), arch=job["arch"])
 
 
 # --------------------------------------------------------------------------- submit
@@ -331,7 +309,8 @@ def run_check(ctx: Context, build_ref: Any, opts: CheckOptions) -> dict:
         jobs = [{"arch": a, "build_id": build["id"],
                  "previous_id": previous["id"] if previous else None,
                  "kmod_build_ids": [b["id"] for b in kmods],
-                 "kmod_tags": [b["kabi_tag"] for b in kmods]} for a in arches]
+                 "kmod_tags": [b["kabi_tag"] for b in kmods],
+                 "watched_tags": list(watch.kmod_tags)} for a in arches]
         per_arch = ctx.fanout(jobs)
     else:
         lists = kernel_stablelists(ctx.view, build, ctx.fetch, ctx.notes)

@@ -320,3 +320,25 @@ class SessionView:
             self.fetcher = HeaderFetcher()
         headers = self.fetcher.headers([self.rpm_url(b, r) for b, r in rpms])
         return [deps_from_header(hdr) for hdr in headers]
+
+
+class RpmsOnce:
+    """A view that lists each build's RPMs once, however many arches ask.
+
+    The per-arch checks all need the RPM lists of the same kmod builds; asking once keeps
+    hub round trips at kmods / batch instead of kmods x arches / batch.  Only for builds
+    whose RPM set is final (complete kmods, a settled kernel).
+    """
+
+    def __init__(self, view: KojiView) -> None:
+        self.view = view
+        self._rpms: dict[int, list[dict]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.view, name)
+
+    def rpms(self, build_ids: Sequence[int]) -> list[list[dict]]:
+        missing = [b for b in dict.fromkeys(build_ids) if b not in self._rpms]
+        if missing:
+            self._rpms.update(zip(missing, self.view.rpms(missing)))
+        return [self._rpms[b] for b in build_ids]

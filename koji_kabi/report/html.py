@@ -1,4 +1,4 @@
-"""The reports as one self-contained HTML file: the talk's charts and tables.
+"""The reports as one self-contained HTML file: charts and tables, no network.
 
 Nothing is loaded at view time (no script at all, and a Content-Security-Policy that
 forbids fetching anything), so the file opens offline, from kojiweb's task page or a

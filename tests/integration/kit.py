@@ -9,7 +9,6 @@ RPM, no task and no source), a content-generator import (``CGImport``, with an S
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -19,6 +18,7 @@ from typing import Any, Optional
 import koji
 
 from tests.integration.realkoji import RealKoji
+from tests.support.results import valid
 
 OPEN_STATES = (koji.TASK_STATES["FREE"], koji.TASK_STATES["OPEN"],
                koji.TASK_STATES["ASSIGNED"])
@@ -191,7 +191,7 @@ class Kit:
         return info
 
     def report(self, task_id: int) -> dict:
-        return json.loads(self.admin.downloadTaskOutput(task_id, "kabi-report.json"))
+        return valid(self.admin.downloadTaskOutput(task_id, "kabi-report.json"), "kabi-report")
 
     def rebuilds(self, task_id: int) -> list[dict]:
         """The ``build`` subtasks of a kabiCheck task, with their request."""

@@ -15,9 +15,10 @@ import yaml
 
 from koji_kabi.koji.rules import parse_rules, rules_data
 from tests.integration.conftest import RULES_INTERVAL, CliWorld, MainWorld, rules_text
-from tests.integration.kit import FAILED
+from tests.integration.kit import FAILED, note
 from tests.integration.test_cli_plugin import ok, one_line_error, read_only
 from tests.integration.worlds import ARM, X86
+from tests.support.results import valid
 
 pytestmark = [pytest.mark.integration, pytest.mark.koji_phase("full")]
 
@@ -42,18 +43,40 @@ def test_check_delta_affected_of_kernels(main_world: MainWorld) -> None:
     w, s = main_world, main_world.series
     anon = w.kit.anon
     kernel = anon.kabi.check(s.kernel_nvr["K2"])
-    assert kernel["kind"] == "kernel" and kernel["previous"] == s.kernel_nvr["K1"]
+    assert valid(kernel, "kernel-check")["previous"] == s.kernel_nvr["K1"]
     assert {v["nvr"] for v in kernel["verdicts"] if not v["compatible"]} == {
         s.kmod_nvr[k] for k in ("kmod-crc", "kmod-gone", "kmod-optout", "kmod-nosrc",
                                 "kmod-nvidia")}
     d = anon.kabi.delta(s.kernel_nvr["K1"], s.kernel_nvr["K2"], arches=[X86])
-    (row,) = d["delta"]
+    (row,) = valid(d, "delta")["deltas"]
     assert row["key"] == X86 and row["breaking"] is True
     assert {c["symbol"] for c in row["changed"]} == set(s.changed[X86])
     affected = anon.kabi.affected(s.kernel_nvr["K2"], against=s.kernel_nvr["K1"])
     assert {v["nvr"] for v in affected["verdicts"] if not v["compatible"]} == {
         v["nvr"] for v in kernel["verdicts"] if not v["compatible"]}
-    assert {r["key"] for r in affected["delta"]} == {X86, ARM}
+    assert {r["key"] for r in valid(affected, "kernel-check")["delta"]["deltas"]} == {X86, ARM}
+
+
+def test_the_cli_and_the_hub_give_the_same_answer(main_world: MainWorld) -> None:
+    """``koji kabi-check --json`` (the CLI plugin's own reads over standard calls and the
+    files URL) and ``kabi.check`` (the hub, from its database and storage) answer the
+    same question with the same document: a kernel (its delta, its kmods' verdicts with
+    its own stablelist, its rebuilds) and a kmod against a tag's kernel."""
+    w, s = main_world, main_world.series
+    questions = [((s.kernel_nvr["K2"],), {}),
+                 ((s.kmod_nvr["kmod-crc"], "--tag", w.names["kmods"]),
+                  {"tag": w.names["kmods"]})]
+    for args, kwargs in questions:
+        for _attempt in range(3):  # a rebuild's state may move between the two reads
+            before = w.kit.anon.kabi.check(args[0], **kwargs)
+            res = w.kit.rk.koji("kabi-check", *args, "--json", user=None)
+            if before == w.kit.anon.kabi.check(args[0], **kwargs):
+                break
+        assert res.returncode == (0 if before["compatible"] else 1), res
+        assert valid(res.stdout) == before, args
+        note(f"koji kabi-check {' '.join(args)} --json == kabi.check: kind {before['kind']}, "
+             f"{len(before['verdicts'])} verdicts, stablelist {before.get('stablelist')}, "
+             f"{len(before.get('rebuilds', ()))} rebuilds")
 
 
 def test_call_errors_are_clear_faults(main_world: MainWorld) -> None:
@@ -166,7 +189,7 @@ def test_cli_rebuild_waits_for_the_check_and_prints_its_report(main_world: MainW
                                                               cli_world: CliWorld) -> None:
     w, s = main_world, main_world.series
     res = ok(cli_world.koji("kabi-rebuild", "--dry-run", s.kernel_nvr["K2"], "--wait",
-                            user="alice"), 0)
+                            user="alice"), 1)  # 1: the check found incompatible kmods
     assert res.stdout.startswith("Created task: ")
     assert f"kABI check of {s.kernel_nvr['K2']} (tag {w.names['kernel']})" in res.stdout
     assert f"previous kernel: {s.kernel_nvr['K1']}" in res.stdout
@@ -174,14 +197,14 @@ def test_cli_rebuild_waits_for_the_check_and_prints_its_report(main_world: MainW
     assert "Kmod builds: 6 in the tags, 1 compatible, 5 incompatible" in res.stdout
 
 
-def test_cli_rebuild_of_a_failing_check_exits_1(main_world: MainWorld,
+def test_cli_rebuild_of_a_failing_check_exits_2(main_world: MainWorld,
                                                 cli_world: CliWorld) -> None:
     """A check the builder cannot do (the tag given is not a watched kernel tag) fails the
-    task; the command says why in one line and exits 1."""
+    task; the command says why in one line and exits 2 (an error, not a verdict)."""
     w = main_world
     res = cli_world.koji("kabi-rebuild", "--dry-run", "--wait", "--tag", w.names["kmods"],
                          w.builds["K2"]["nvr"], user="alice")
-    assert res.returncode == 1, res
+    assert res.returncode == 2, res
     assert "Traceback" not in res.stderr
     assert f"{w.names['kmods']}: not a watched kernel tag in the rules" in res.stderr
     task_id = int(res.stdout.split("Created task:")[1].split()[0])

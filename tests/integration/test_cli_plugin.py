@@ -9,7 +9,6 @@ hub lacks the plugin.  The outputs are kept to compare with a hub that has the p
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 
@@ -19,6 +18,7 @@ from tests.integration.conftest import CLI_MANY, CliWorld
 from tests.integration.kit import note
 from tests.integration.realkoji import Result
 from tests.integration.worlds import ARM, X86
+from tests.support.results import valid
 
 pytestmark = [pytest.mark.integration, pytest.mark.koji_phase("plain")]
 ARCHES = (X86, ARM)
@@ -118,20 +118,21 @@ def test_kmod_against_the_latest_kernel_of_a_tag(cli_world: CliWorld) -> None:
 def test_kmod_json_and_arch(cli_world: CliWorld) -> None:
     n, s = cli_world.nvr, cli_world.series
     res = ok(cli_world.koji("kabi-check", n["CRC"], "--kernel", n["K2"], "--json"), 1)
-    verdicts = json.loads(res.stdout)
+    verdicts = valid(res.stdout, "kmod-check")["verdicts"]
     assert sorted((v["key"], v["compatible"]) for v in verdicts) == [(ARM, True), (X86, False)]
     x86 = next(v for v in verdicts if v["key"] == X86)
-    assert x86["kmod"] == f"{n['CRC']}.{X86}" and x86["kernel"] == n["K2"]
-    assert {p["symbol"]: (p["required"], p["provided"]) for p in x86["problems"]} == {
+    assert x86["rpm"] == f"{n['CRC']}.{X86}" and x86["kernel"] == n["K2"]
+    assert x86["missing"] == []
+    assert {p["symbol"]: (p["required"], p["provided"]) for p in x86["mismatched"]} == {
         c: (hexcrc(s.tables["K1"][X86][c]), hexcrc(s.tables["K2"][X86][c]))
         for c in s.changed[X86][:2]}
     res = ok(cli_world.koji("kabi-check", n["CRC"], "--kernel", n["K2"], "--arch", ARM), 0)
     assert "x86_64" not in res.stdout and "(aarch64): compatible" in res.stdout
     res = ok(cli_world.koji("kabi-check", n["CRC"], "--kernel", n["K2"], "--arch", X86,
                             "--json"), 1)
-    assert [v["key"] for v in json.loads(res.stdout)] == [X86]
+    assert [v["key"] for v in valid(res.stdout, "kmod-check")["verdicts"]] == [X86]
     one_line_error(cli_world.koji("kabi-check", n["GONE"], "--kernel", n["K2"], "--arch", ARM),
-                   n["GONE"], "no kmod package (kernel(symbol) = CRC requires) for aarch64")
+                   n["GONE"], "no kmod package with kernel(symbol) = CRC requires for aarch64")
 
 
 def test_kernel_against_old_kernel_lists_broken_kmods(cli_world: CliWorld) -> None:
@@ -166,11 +167,11 @@ def test_kernel_json(cli_world: CliWorld) -> None:
     n, t = cli_world.nvr, cli_world.tags
     res = ok(cli_world.koji("kabi-check", n["K2"], "--against", n["K1"], "--kmod-tag",
                             t["kmods"], "--json"), 1)
-    data = json.loads(res.stdout)
+    data = valid(res.stdout, "kernel-check")
     assert (data["kernel"], data["previous"], data["kmod_tags"]) == (n["K2"], n["K1"],
                                                                      [t["kmods"]])
     assert {d["key"] for d in data["delta"]["deltas"]} == set(ARCHES)
-    assert sorted((v["kmod"], v["compatible"]) for v in data["verdicts"]) == sorted([
+    assert sorted((v["rpm"], v["compatible"]) for v in data["verdicts"]) == sorted([
         (f"{n['CRC']}.{ARM}", True), (f"{n['CRC']}.{X86}", False),
         (f"{n['GONE']}.{X86}", False), (f"{n['OK']}.{ARM}", True), (f"{n['OK']}.{X86}", True)])
 
@@ -263,7 +264,7 @@ def test_delta(cli_world: CliWorld) -> None:
     assert "CRC changed" not in res.stdout and "breaking: yes" in res.stdout
     assert len(res.stdout.splitlines()) < 8
     res = ok(w.koji("kabi-delta", n["K1"], n["K2"], "--json", "--arch", X86), 1)
-    data = json.loads(res.stdout)
+    data = valid(res.stdout, "delta")
     (d,) = data["deltas"]
     assert d["key"] == X86 and data["breaking"] is True
     assert {c["symbol"] for c in d["changed"]} == set(s.changed[X86])
@@ -329,3 +330,50 @@ def test_build_ids_and_force_auth(cli_world: CliWorld) -> None:
     mark = rk.log_mark()
     ok(w.koji("--force-auth", "kabi-check", n["OK"], "--kernel", n["K2"], user="bob"), 0)
     assert ("getBuild", "bob") in rk.requests_since(mark)
+
+
+def test_quiet_prints_rows_only(cli_world: CliWorld) -> None:
+    """--quiet as koji's own commands have it: no headers, titles or counts, the rows."""
+    n, t = cli_world.nvr, cli_world.tags
+    res = ok(cli_world.koji("kabi-check", n["CRC"], "--kernel", n["K2"], "--quiet"), 1)
+    lines = res.stdout.splitlines()
+    assert ["symbol", "required", "provided", "stable"] not in [ln.split() for ln in lines]
+    assert "incompatible" not in lines[-1] and len(symbol_rows(res.stdout)) == 2
+    assert verdict_line(res.stdout, f"{n['CRC']}.{X86}").endswith(
+        "INCOMPATIBLE - 0 missing, 2 CRC mismatch of 12 symbols")
+    res = ok(cli_world.koji("kabi-delta", n["K1"], n["K2"], "--summary", "--quiet"), 1)
+    assert sorted(ln.split()[0] for ln in res.stdout.splitlines()) == sorted(ARCHES)
+    res = ok(cli_world.koji("kabi-check", n["K2"], "--against", n["K1"], "--kmod-tag",
+                            t["kmods"], "--quiet"), 1)
+    assert "kABI delta" not in res.stdout and "broken by" not in res.stdout
+    assert {ln.split(" on ")[0] for ln in res.stdout.splitlines() if " on " in ln} == {
+        f"{n['CRC']}.{X86}", f"{n['GONE']}.{X86}"}
+    assert res.stderr == ""
+
+
+def test_event_checks_the_tags_as_they_were(cli_world: CliWorld) -> None:
+    """--event / --ts as koji list-tagged has them: the kmod builds tagged then."""
+    w, n, t = cli_world, cli_world.nvr, cli_world.tags
+    history = w.kit.admin.queryHistory(tables=["tag_listing"], tag=t["kmods"])["tag_listing"]
+    last = max(h["create_event"] for h in history)
+    event = last - 1
+
+    def tagged_at(e: int) -> set[str]:
+        return {f"{h['name']}-{h['version']}-{h['release']}" for h in history
+                if h["create_event"] <= e and (h["revoke_event"] is None
+                                               or h["revoke_event"] > e)}
+
+    assert tagged_at(event) < tagged_at(last)
+    res = w.koji("kabi-check", n["K2"], "--against", n["K1"], "--kmod-tag", t["kmods"],
+                 "--json", "--event", str(event))
+    assert "Traceback" not in res.stderr, res
+    assert f"Querying at event {event} (" in res.stderr, res
+    then = valid(res.stdout, "kernel-check")
+    assert {v["nvr"] for v in then["verdicts"]} == tagged_at(event) - {n["PLAIN"]}
+    assert res.returncode == (0 if then["compatible"] else 1)
+    later = w.kit.admin.getEvent(last)["ts"] + 3600
+    res = ok(w.koji("kabi-check", n["K2"], "--against", n["K1"], "--kmod-tag", t["kmods"],
+                    "--json", "--ts", str(int(later))), 1)
+    assert {v["nvr"] for v in valid(res.stdout)["verdicts"]} == tagged_at(last)
+    one_line_error(w.koji("kabi-check", n["K2"], "--event", "999999999"),
+                   "--event 999999999: no such event")
