@@ -25,10 +25,14 @@ from koji_kabi.readers.packages import Dependencies
 _VERSION = "2"
 
 
+def nvra(rpm: dict) -> str:
+    """``N-V-R.A`` of a Koji RPM dict."""
+    return f"{rpm['name']}-{rpm['version']}-{rpm['release']}.{rpm['arch']}"
+
+
 def rpm_key(rpm: dict) -> str:
     """An RPM's content key: its NVRA and payload hash (its Koji id if it has none)."""
-    nvra = f"{rpm['name']}-{rpm['version']}-{rpm['release']}.{rpm['arch']}"
-    return f"{nvra}:{rpm.get('payloadhash') or rpm['id']}"
+    return f"{nvra(rpm)}:{rpm.get('payloadhash') or rpm['id']}"
 
 
 class RpmCache(Protocol):

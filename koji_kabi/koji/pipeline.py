@@ -165,9 +165,8 @@ def check_arch_job(view: KojiView, job: dict, fetch: Optional[FetchRpm] = None) 
     kernel, previous = builds[0], (builds[1] if job["previous_id"] else None)
     kmods = [dict(b, kabi_tag=t) for b, t in zip(builds[len(ids):], job["kmod_tags"])]
     lists = kernel_stablelists(view, kernel, fetch)
-    watched = job.get("watched_tags") or sorted(set(job["kmod_tags"]))
     return dict(to_json(check_kernel_build(view, kernel, previous, kmods, [job["arch"]], lists,
-                                           watched)), arch=job["arch"])
+                                           job["watched_tags"])), arch=job["arch"])
 
 
 # --------------------------------------------------------------------------- submit

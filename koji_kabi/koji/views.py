@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Optional, Protocol
 
 from koji_kabi.errors import KabiError, fault_message
-from koji_kabi.koji.cache import RpmCache, rpm_key
+from koji_kabi.koji.cache import RpmCache, nvra, rpm_key
 from koji_kabi.model import Kernel, KmodRequirements, SymbolTable
 from koji_kabi.readers.packages import (
     Dependencies,
@@ -89,10 +89,6 @@ def _wanted(rpm: dict, arches: Optional[Iterable[str]]) -> bool:
     if rpm["arch"] == "src" or name.endswith(("-debuginfo", "-debugsource")):
         return False
     return not arches or rpm["arch"] in arches
-
-
-def nvra(rpm: dict) -> str:
-    return f"{rpm['name']}-{rpm['version']}-{rpm['release']}.{rpm['arch']}"
 
 
 #: How deps are read for (build, rpm) pairs: :meth:`KojiView.deps`.

@@ -10,6 +10,7 @@ absent values ``null``.  One serialiser per value type, registered below.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import singledispatch
 from pathlib import Path
 from typing import Any, Optional
@@ -64,12 +65,10 @@ def to_json(value: Any) -> Any:
     """The JSON form of a result value (JSON types pass through)."""
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # dicts and the values' read-only mappings
         return {str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
-    if hasattr(value, "items"):  # a read-only mapping (MappingProxyType)
-        return {str(k): to_json(v) for k, v in value.items()}
     raise TypeError(f"no JSON form for {type(value).__name__}")
 
 

@@ -13,11 +13,13 @@ from koji_kabi.analysis.delta import KernelDelta, SymbolChange
 from koji_kabi.analysis.impact import Impact
 from koji_kabi.analysis.series import SeriesReport
 from koji_kabi.analysis.verdict import Verdict
+from koji_kabi.report.jsondoc import crc as json_crc
 from koji_kabi.report.terminal import escape, escape_lines
 
 
 def crc(value: Optional[int]) -> str:
-    return "missing" if value is None else f"0x{value:08x}"
+    """A CRC as JSON spells it, or ``missing``."""
+    return json_crc(value) or "missing"
 
 
 def yes_no(value: Optional[bool]) -> str:
